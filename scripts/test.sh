@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set-up (idempotent), then lint and the whole test suite. Extra arguments go to pytest,
+# e.g. `scripts/test.sh -m "not slow"` or `scripts/test.sh tests/drivers`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+VENV="${LEROBOT_VENV:-$ROOT/.venv}"
+echo "[test] ruff check + format check"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check --quiet .
+echo "[test] pytest"
+exec "$VENV/bin/python" -m pytest "$@"

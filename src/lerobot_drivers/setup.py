@@ -1,0 +1,28 @@
+"""ament_python metadata.
+
+colcon installs the executables to lib/<package> for `ros2 run`; pip puts them on PATH.
+"""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "lerobot_drivers"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    package_data={PACKAGE: ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    description=(
+        "Arm drivers for Feetech and Dynamixel servo buses through the official SDKs, LeRobot "
+        "calibration, a simulated servo bus, cameras and teleop."
+    ),
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={"console_scripts": []},
+)

@@ -1,0 +1,1 @@
+"""ROS 2 bags to LeRobotDataset v3, and live episode recording."""

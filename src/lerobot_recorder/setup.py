@@ -1,0 +1,28 @@
+"""ament_python metadata.
+
+colcon installs the executables to lib/<package> for `ros2 run`; pip puts them on PATH.
+"""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "lerobot_recorder"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    package_data={PACKAGE: ["py.typed"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    description=(
+        "ROS 2 bags (mcap, sqlite3) to LeRobotDataset v3, a dataset reader and validator, and a "
+        "live episode recorder."
+    ),
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={"console_scripts": []},
+)

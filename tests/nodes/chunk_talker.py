@@ -1,0 +1,60 @@
+"""Test node: publishes one known ActionChunk repeatedly until stopped.
+
+The chunk is derived from --seed, so the test can rebuild the exact values it expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from lerobot_msgs.msg import ActionChunk as ActionChunkMsg
+from lerobot_policy.action_chunk import ActionChunk
+
+
+def expected_chunk(seed: int, horizon: int, dim: int) -> ActionChunk:
+    rng = np.random.default_rng(seed)
+    return ActionChunk(
+        joint_names=tuple(f"joint_{j}" for j in range(dim)),
+        values=rng.standard_normal((horizon, dim)),
+        period_s=1 / 30,
+        observation_stamp_ns=1_700_000_000_123_456_789,
+        sequence=seed,
+        start_offset_s=0.005,
+    )
+
+
+class ChunkTalker(Node):
+    def __init__(self, chunk: ActionChunk) -> None:
+        super().__init__("chunk_talker")
+        self._chunk = chunk
+        self._publisher = self.create_publisher(ActionChunkMsg, "action_chunk", 10)
+        self.create_timer(0.1, self._publish)
+
+    def _publish(self) -> None:
+        self._publisher.publish(self._chunk.to_msg(self.get_clock().now().nanoseconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--horizon", type=int, default=50)
+    parser.add_argument("--dim", type=int, default=6)
+    args = parser.parse_args()
+    rclpy.init()
+    try:
+        node = ChunkTalker(expected_chunk(args.seed, args.horizon, args.dim))
+        print("chunk_talker ready", flush=True)
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
