@@ -139,12 +139,28 @@ class NodeProcess:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)
 
-    def group_alive(self) -> bool:
+    def group_alive(self, grace: float = 2.0) -> bool:
+        """Whether any live (non-zombie) process of this group remains after `grace` s."""
+        deadline = time.monotonic() + grace
+        while live_group_members(self.popen.pid):
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Pids in process group `pgid` that are not zombies (killed orphans wait for init)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(self.popen.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 class RosTestbed:
