@@ -1,0 +1,403 @@
+"""A servo bus over the vendors' official SDKs: one interface for Feetech and Dynamixel.
+
+The SDKs are not thread-safe and have sharp edges (a stuck `is_using` flag after an
+exception, `clearPort()` that does not discard stale input, group reads that hand back old
+data after a failure); this class owns those: one owner thread per port, bounded retries that
+drain the line first, and results that are either fresh or an error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from lerobot_drivers.errors import BusError, MotorMismatchError
+from lerobot_drivers.motors.tables import ModelSpec, model
+
+COMM_SUCCESS, COMM_PORT_BUSY = 0, -1
+
+
+@dataclass(frozen=True)
+class Motor:
+    id: int
+    model: str
+
+    @property
+    def spec(self) -> ModelSpec:
+        return model(self.model)
+
+
+class SdkBackend(ABC):
+    """What differs between scservo_sdk and dynamixel_sdk, behind one shape."""
+
+    protocol: ClassVar[str]
+    sdk: Any
+
+    def __init__(self, latency_timer_ms: float) -> None:
+        self.latency_timer_ms = latency_timer_ms
+
+    def port_handler(self, port: str) -> Any:
+        base = self.sdk.PortHandler
+        latency = self.latency_timer_ms
+
+        class Port(base):  # type: ignore[misc, valid-type]
+            # The SDKs hard-code a 16 ms adapter latency into every timeout; an adapter set to
+            # latency_timer=1 (or the simulator) answers in ~1 ms, so waiting 34 ms per lost
+            # reply would stall a 200 Hz loop for no reason.
+            def setPacketTimeout(self, packet_length: int) -> None:  # noqa: N802 - SDK API
+                self.packet_start_time = self.getCurrentTime()
+                self.packet_timeout = self.tx_time_per_byte * packet_length + 2 * latency + 2.0
+
+        return Port(port)
+
+    @abstractmethod
+    def packet_handler(self) -> Any:
+        """The SDK's PacketHandler for this protocol."""
+
+    @abstractmethod
+    def broadcast_ping(self, port: Any, handler: Any) -> dict[int, int]:
+        """Every servo that answers a broadcast PING: id -> model number."""
+
+
+class FeetechBackend(SdkBackend):
+    protocol = "feetech"
+
+    def __init__(self, latency_timer_ms: float) -> None:
+        super().__init__(latency_timer_ms)
+        import scservo_sdk
+
+        self.sdk = scservo_sdk
+
+    def packet_handler(self) -> Any:
+        return self.sdk.PacketHandler(0)  # STS: little-endian
+
+    def broadcast_ping(self, port: Any, handler: Any) -> dict[int, int]:
+        """scservo_sdk has none: send PING to 0xFE and collect every status until quiet."""
+        packet = [0xFF, 0xFF, 0xFE, 0x02, 0x01, 0x00]
+        if handler.txPacket(port, packet) != COMM_SUCCESS:
+            port.is_using = False
+            return {}
+        port.is_using = False
+        found: dict[int, int] = {}
+        while True:
+            port.setPacketTimeout(6)
+            status, result = handler.rxPacket(port)
+            if result != COMM_SUCCESS:
+                break
+            found[status[2]] = 0
+        for servo_id in found:
+            number, result, _ = handler.read2ByteTxRx(port, servo_id, 3)
+            found[servo_id] = number if result == COMM_SUCCESS else -1
+        return found
+
+
+class DynamixelBackend(SdkBackend):
+    protocol = "dynamixel"
+
+    def __init__(self, latency_timer_ms: float) -> None:
+        super().__init__(latency_timer_ms)
+        import dynamixel_sdk
+
+        self.sdk = dynamixel_sdk
+
+    def packet_handler(self) -> Any:
+        return self.sdk.PacketHandler(2.0)
+
+    def broadcast_ping(self, port: Any, handler: Any) -> dict[int, int]:
+        data, _ = handler.broadcastPing(port)
+        return {servo_id: info[0] for servo_id, info in data.items()}
+
+
+class MotorBus:
+    """Servos sharing one serial port; every call must come from the thread that connected."""
+
+    BACKENDS: ClassVar[dict[str, type[SdkBackend]]] = {
+        "feetech": FeetechBackend,
+        "dynamixel": DynamixelBackend,
+    }
+
+    def __init__(
+        self,
+        port: str,
+        motors: dict[str, Motor],
+        *,
+        protocol: str,
+        baudrate: int = 1_000_000,
+        retries: int = 2,
+        latency_timer_ms: float = 16.0,
+    ) -> None:
+        if protocol not in self.BACKENDS:
+            raise BusError(f"unknown bus protocol {protocol!r}; supported: {sorted(self.BACKENDS)}")
+        wrong = {name: m.model for name, m in motors.items() if m.spec.protocol != protocol}
+        if wrong:
+            raise MotorMismatchError(f"motors {wrong} do not speak the {protocol} protocol of this bus")
+        self.port_name = port
+        self.motors = dict(motors)
+        self.protocol = protocol
+        self.baudrate = baudrate
+        self.retries = retries
+        self.backend = self.BACKENDS[protocol](latency_timer_ms)
+        self.errors: Counter[str] = Counter()
+        self._port: Any = None
+        self._handler: Any = None
+        self._owner: int | None = None
+
+    # --- connection ----------------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return self._port is not None
+
+    def connect(self) -> None:
+        port = self.backend.port_handler(self.port_name)
+        try:
+            opened = port.openPort()
+        except Exception as exc:  # pyserial raises SerialException (an OSError) or ValueError
+            raise BusError(self._open_hint(f"{exc}")) from None
+        if not opened:
+            raise BusError(self._open_hint("the SDK could not open it"))
+        try:
+            port.setBaudRate(self.baudrate)
+        except Exception as exc:
+            port.closePort()
+            raise BusError(f"cannot set {self.baudrate} baud on {self.port_name}: {exc}") from None
+        self._port, self._handler = port, self.backend.packet_handler()
+        self._owner = threading.get_ident()
+
+    def _open_hint(self, why: str) -> str:
+        return (
+            f"cannot open servo bus port {self.port_name!r}: {why}. Check the path "
+            "(ls /dev/serial/by-id/), that your user may use it (dialout group), and that no other "
+            "process (another driver, brltty) holds it"
+        )
+
+    def disconnect(self, disable_torque: bool = True) -> None:
+        """Torque off on every motor (each tried, with retries), then always close the port."""
+        if not self.is_connected:
+            return
+        failed = []
+        try:
+            if disable_torque:
+                for name in self.motors:
+                    try:
+                        self.write("Torque_Enable", name, 0, retries=5)
+                    except BusError:
+                        failed.append(name)
+        finally:
+            self._port.closePort()
+            self._port = self._handler = None
+        if failed:
+            raise BusError(
+                f"could not turn torque off on {failed} before closing {self.port_name}: cut power to them"
+            )
+
+    def __enter__(self) -> MotorBus:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.disconnect()
+        except BusError:
+            if exc_type is None:
+                raise  # otherwise the error already on its way out is the one to see
+
+    # --- the transaction core ------------------------------------------------------------------
+    def _check(self) -> None:
+        if not self.is_connected:
+            raise BusError(f"bus {self.port_name} is not connected: call connect() first")
+        if threading.get_ident() != self._owner:
+            raise BusError(f"bus {self.port_name} used from a second thread: one owner thread per port")
+
+    def _recover(self) -> None:
+        """After a failed transaction: free the SDK's busy flag and drop late replies."""
+        self._port.is_using = False
+        time.sleep(0.001)
+        serial = getattr(self._port, "ser", None)
+        if serial is not None:
+            serial.reset_input_buffer()
+
+    def _transact(self, what: str, call: Any, retries: int | None = None) -> Any:
+        """Run `call` (returning (value, comm_result, error)) with bounded retries."""
+        self._check()
+        attempts = 1 + (self.retries if retries is None else retries)
+        result = COMM_SUCCESS
+        for _ in range(attempts):
+            value, result, error = call()
+            if result == COMM_SUCCESS:
+                if error:
+                    self.errors["servo_error"] += 1
+                return value, error
+            self.errors[self._handler.getTxRxResult(result) or f"comm {result}"] += 1
+            self._recover()
+        raise BusError(
+            f"{what} on {self.port_name} failed after {attempts} tries: {self._handler.getTxRxResult(result)}"
+        )
+
+    def _id(self, motor: str) -> int:
+        try:
+            return self.motors[motor].id
+        except KeyError:
+            raise BusError(f"no motor {motor!r} on this bus; motors: {sorted(self.motors)}") from None
+
+    # --- single servo --------------------------------------------------------------------------
+    def ping(self, servo_id: int, retries: int = 0) -> int | None:
+        """Model number of the servo at `servo_id`, or None when nothing answers."""
+        self._check()
+        for _ in range(retries + 1):
+            number, result, _ = self._handler.ping(self._port, servo_id)
+            if result == COMM_SUCCESS:
+                return number
+            self._recover()
+        return None
+
+    def read(self, register: str, motor: str) -> int:
+        spec = self.motors[motor].spec
+        reg = spec.registers[register]
+        servo_id = self._id(motor)
+        reader = {
+            1: self._handler.read1ByteTxRx,
+            2: self._handler.read2ByteTxRx,
+            4: self._handler.read4ByteTxRx,
+        }
+        raw, _ = self._transact(
+            f"reading {register} of {motor} (id {servo_id})",
+            lambda: reader[reg.size](self._port, servo_id, reg.address),
+        )
+        return spec.decode(register, raw)
+
+    def write(self, register: str, motor: str, value: int, retries: int | None = None) -> None:
+        spec = self.motors[motor].spec
+        reg = spec.registers[register]
+        servo_id = self._id(motor)
+        data = spec.encode(register, value).to_bytes(reg.size, "little")
+        _, error = self._transact(
+            f"writing {register}={value} to {motor} (id {servo_id})",
+            lambda: (None, *self._handler.writeTxRx(self._port, servo_id, reg.address, reg.size, list(data))),
+            retries,
+        )
+        if error:
+            raise BusError(
+                f"{motor} (id {servo_id}) refused {register}={value}: {self._handler.getRxPacketError(error)}"
+                " (EEPROM registers need torque off; values must be inside the servo's limits)"
+            )
+
+    # --- groups --------------------------------------------------------------------------------
+    def sync_read(self, register: str, motors: Iterable[str] | None = None) -> dict[str, int]:
+        names = list(self.motors if motors is None else motors)
+        spec = self.motors[names[0]].spec
+        reg = spec.registers[register]
+        group = self.backend.sdk.GroupSyncRead(self._port, self._handler, reg.address, reg.size)
+        for name in names:
+            group.addParam(self._id(name))
+
+        def call() -> tuple[dict[str, int], int, int]:
+            result = group.txRxPacket()
+            if result != COMM_SUCCESS:
+                return {}, result, 0
+            values = {}
+            for name in names:  # a partial answer is a failure: never hand back stale data
+                servo_id = self._id(name)
+                if not group.isAvailable(servo_id, reg.address, reg.size):
+                    return {}, -3, 0
+                values[name] = spec.decode(register, group.getData(servo_id, reg.address, reg.size))
+            return values, COMM_SUCCESS, 0
+
+        values, _ = self._transact(f"sync read of {register} from {names}", call)
+        return values
+
+    def sync_write(self, register: str, values: dict[str, int]) -> None:
+        """Goals for many servos in one packet; the protocol gives no acknowledgement."""
+        spec = self.motors[next(iter(values))].spec
+        reg = spec.registers[register]
+        group = self.backend.sdk.GroupSyncWrite(self._port, self._handler, reg.address, reg.size)
+        for name, value in values.items():
+            group.addParam(self._id(name), list(spec.encode(register, value).to_bytes(reg.size, "little")))
+        self._transact(f"sync write of {register}", lambda: (None, group.txPacket(), 0))
+
+    def set_torque(
+        self, enabled: bool, motors: Iterable[str] | None = None, retries: int | None = None
+    ) -> None:
+        for name in self.motors if motors is None else motors:
+            self.write("Torque_Enable", name, int(enabled), retries)
+
+    # --- discovery and set-up ------------------------------------------------------------------
+    def broadcast_ping(self) -> dict[int, int]:
+        """Every servo answering at the current baud: id -> model number."""
+        self._check()
+        found = self.backend.broadcast_ping(self._port, self._handler)
+        self._recover()
+        return found
+
+    def scan(self, bauds: Iterable[int] | None = None) -> dict[int, dict[int, int]]:
+        """Servos found at each baud rate: {baud: {id: model number}}; restores the baud."""
+        bauds = list(bauds or next(iter(self.motors.values())).spec.bauds)
+        found: dict[int, dict[int, int]] = {}
+        try:
+            for baud in bauds:
+                self._port.setBaudRate(baud)
+                if servos := self.broadcast_ping():
+                    found[baud] = servos
+        finally:
+            self._port.setBaudRate(self.baudrate)
+        return found
+
+    def verify(self) -> None:
+        """Every motor of the profile answers and is the model the profile says."""
+        problems = []
+        for name, motor in self.motors.items():
+            number = self.ping(motor.id, retries=2)
+            if number is None:
+                problems.append(f"{name} (id {motor.id}) does not answer")
+            elif number != motor.spec.number:
+                problems.append(
+                    f"{name} (id {motor.id}) is model {number}, "
+                    f"the profile says {motor.model} ({motor.spec.number})"
+                )
+        if problems:
+            raise MotorMismatchError(
+                f"servo bus {self.port_name} at {self.baudrate} baud: "
+                + "; ".join(problems)
+                + ". Check power, cabling and ids (the scan command lists what answers)"
+            )
+
+    def setup_motor(self, motor: str, *, current_id: int, current_baud: int) -> None:
+        """Give the single servo on the bus its profile id and this bus's baud rate."""
+        target = self.motors[motor]
+        spec = target.spec
+        self._port.setBaudRate(current_baud)
+        try:
+            number = self.ping(current_id, retries=2)
+            if number != spec.number:
+                raise MotorMismatchError(
+                    f"expected one {target.model} at id {current_id}, {current_baud} baud; found "
+                    f"{'nothing' if number is None else f'model {number}'}. Connect only that servo"
+                )
+            temporary = {**self.motors, "__setup__": Motor(current_id, target.model)}
+            self.motors, saved = temporary, self.motors
+            try:
+                self.write("Torque_Enable", "__setup__", 0)
+                if spec.protocol == "feetech":
+                    self.write("Lock", "__setup__", 0)
+                if current_id != target.id:
+                    self.write("ID", "__setup__", target.id)
+                    temporary["__setup__"] = Motor(target.id, target.model)
+                if current_baud != self.baudrate:
+                    self.write("Baud_Rate", "__setup__", spec.bauds[self.baudrate])
+            finally:
+                self.motors = saved
+        finally:
+            self._port.setBaudRate(self.baudrate)
+        if self.ping(target.id, retries=2) != spec.number:
+            raise BusError(f"{motor} does not answer at id {target.id}, {self.baudrate} baud after set-up")
+
+    def reboot(self, motor: str) -> None:
+        """Clear a Dynamixel hardware error (torque comes back off)."""
+        if self.protocol != "dynamixel":
+            raise BusError("reboot is a Dynamixel instruction; power-cycle Feetech servos instead")
+        servo_id = self._id(motor)
+        self._transact(f"reboot of {motor}", lambda: (None, *self._handler.reboot(self._port, servo_id)))

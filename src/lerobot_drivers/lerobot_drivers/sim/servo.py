@@ -1,0 +1,213 @@
+"""One simulated servo: its control table memory, motion and the rules real ones enforce.
+
+Positions live in raw encoder steps. `actual` is the shaft position before the homing
+offset; what the host reads in Present_Position is derived from it like the firmware does
+(Feetech: actual - offset, modulo one turn; Dynamixel: actual + offset).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from lerobot_drivers.motors.tables import ModelSpec
+
+# Dynamixel status error codes (ERR bits 0-6) and the hardware alert flag (bit 7).
+DXL_RESULT_FAIL, DXL_INSTRUCTION, DXL_CRC, DXL_DATA_RANGE, DXL_DATA_LENGTH, DXL_DATA_LIMIT, DXL_ACCESS = (
+    range(1, 8)
+)
+DXL_ALERT = 0x80
+DXL_HW_OVERLOAD = 0x20
+# Feetech status error bits.
+FT_OVERLOAD = 32
+
+READ_ONLY_PREFIXES = ("Present_", "Model_Number", "Firmware", "Moving", "Status", "Hardware_Error_Status")
+
+
+class SimServo:
+    def __init__(self, spec: ModelSpec, servo_id: int, position: float = 2048.0) -> None:
+        self.spec = spec
+        self.memory = bytearray(256)
+        self.actual = float(position)
+        self.velocity = 0.0  # steps/s
+        self.hardware_error = 0
+        self._last_update = time.monotonic()
+        self._read_only = {
+            name for name in spec.registers if any(name.startswith(p) for p in READ_ONLY_PREFIXES)
+        }
+        for name, value in spec.defaults.items():
+            self.set(name, value)
+        self.set("Model_Number", spec.number)
+        self.set("ID", servo_id)
+        self.set("Goal_Position", self.present_position())
+        self._publish_state()
+
+    # --- register access -------------------------------------------------------------------
+    def get(self, name: str) -> int:
+        reg = self.spec.registers[name]
+        raw = int.from_bytes(self.memory[reg.address : reg.address + reg.size], "little")
+        return self.spec.decode(name, raw)
+
+    def set(self, name: str, value: int) -> None:
+        reg = self.spec.registers[name]
+        raw = self.spec.encode(name, int(value))
+        self.memory[reg.address : reg.address + reg.size] = raw.to_bytes(reg.size, "little")
+
+    @property
+    def servo_id(self) -> int:
+        return self.get("ID")
+
+    @property
+    def torque_enabled(self) -> bool:
+        return bool(self.get("Torque_Enable"))
+
+    def read(self, address: int, length: int) -> bytes:
+        self.update()
+        return bytes(self.memory[address : address + length])
+
+    def _touched(self, address: int, length: int) -> list[str]:
+        return [
+            name
+            for name, reg in self.spec.registers.items()
+            if reg.address < address + length and address < reg.address + reg.size
+        ]
+
+    def check_write(self, address: int, data: bytes) -> int:
+        """The protocol error a write would get (0: accepted), without applying it."""
+        if address + len(data) > len(self.memory):
+            return DXL_DATA_RANGE
+        if self.spec.protocol != "dynamixel":
+            return 0
+        regs = self.spec.registers
+        touched = self._touched(address, len(data))
+        if any(name in self._read_only for name in touched):
+            return DXL_ACCESS
+        if self.torque_enabled and any(regs[name].eeprom for name in touched):
+            return DXL_ACCESS  # EEPROM is locked while torque is on
+        if (
+            "Torque_Enable" in touched
+            and self.hardware_error
+            and data[regs["Torque_Enable"].address - address]
+        ):
+            return DXL_RESULT_FAIL  # torque stays off until REBOOT
+        goal = regs["Goal_Position"]
+        if "Goal_Position" in touched and self.get("Operating_Mode") == 3 and address == goal.address:
+            value = self.spec.decode("Goal_Position", int.from_bytes(data[: goal.size], "little"))
+            if not self.get("Min_Position_Limit") <= value <= self.get("Max_Position_Limit"):
+                return DXL_DATA_LIMIT
+        return 0
+
+    def write(self, address: int, data: bytes) -> int:
+        """Apply a host write; return the protocol error code (0 when accepted)."""
+        error = self.check_write(address, data)
+        if error:
+            return error
+        if any(name in self._read_only for name in self._touched(address, len(data))):
+            return 0  # Feetech ignores writes to read-only registers
+        self.update()
+        self.memory[address : address + len(data)] = data
+        if not self.torque_enabled:
+            self.velocity = 0.0
+        return 0
+
+    # --- position model ------------------------------------------------------------------------
+    def present_position(self) -> int:
+        offset = self.get("Homing_Offset")
+        if self.spec.protocol == "feetech":
+            return round(self.actual - offset) % self.spec.resolution
+        return round(self.actual + offset)
+
+    def _target_actual(self) -> float:
+        goal = self.get("Goal_Position")
+        offset = self.get("Homing_Offset")
+        if self.spec.protocol == "feetech":
+            return float((goal + offset) % self.spec.resolution)
+        return float(goal - offset)
+
+    def _speed_limit(self) -> float:
+        if self.spec.protocol == "feetech":
+            limit = abs(self.get("Goal_Velocity"))
+            return float(limit) if limit else self.spec.max_speed
+        profile = self.get("Profile_Velocity")  # 0.229 rev/min per unit, 0 = no limit
+        return (
+            min(profile * 0.229 / 60 * self.spec.resolution, self.spec.max_speed)
+            if profile
+            else self.spec.max_speed
+        )
+
+    def _acceleration_limit(self) -> float:
+        if self.spec.protocol == "feetech":
+            accel = self.get("Acceleration")  # 100 steps/s^2 per unit, 0 = no limit
+            return accel * 100.0 if accel else math.inf
+        profile = self.get("Profile_Acceleration")  # 214.577 rev/min^2 per unit
+        return profile * 214.577 / 3600 * self.spec.resolution if profile else math.inf
+
+    def update(self, now: float | None = None) -> None:
+        """Advance the motion to `now`: track the goal under velocity/acceleration limits."""
+        now = time.monotonic() if now is None else now
+        elapsed = now - self._last_update
+        self._last_update = now
+        if self.torque_enabled and not self.hardware_error:
+            while elapsed > 0:  # sub-steps keep the acceleration profile right between reads
+                dt = min(elapsed, 0.005)
+                elapsed -= dt
+                self._integrate(dt)
+        else:
+            self.velocity = 0.0
+        self._publish_state()
+
+    def _integrate(self, dt: float) -> None:
+        target = self._target_actual()
+        error = target - self.actual
+        if abs(error) < 0.5 and abs(self.velocity) < 1.0:
+            self.actual, self.velocity = target, 0.0
+            return
+        v_max = self._speed_limit()
+        a_max = self._acceleration_limit()
+        # the speed that still allows stopping at the target, capped by the profile speed
+        v_stop = math.sqrt(2 * a_max * abs(error)) if math.isfinite(a_max) else v_max
+        v_want = math.copysign(min(v_max, v_stop, abs(error) / dt), error)
+        dv = v_want - self.velocity
+        if math.isfinite(a_max):
+            dv = max(-a_max * dt, min(a_max * dt, dv))
+        self.velocity += dv
+        step = self.velocity * dt
+        self.actual = target if abs(step) >= abs(error) and step * error > 0 else self.actual + step
+
+    def _publish_state(self) -> None:
+        self.set("Present_Position", self.present_position())
+        vmax = (1 << 15) - 1
+        self.set("Present_Velocity", max(-vmax, min(vmax, round(self.velocity))))
+        moving = abs(self.velocity) > 1e-3 or (
+            self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5
+        )
+        self.set("Moving", int(moving))
+        if self.spec.protocol == "dynamixel":
+            self.set("Hardware_Error_Status", self.hardware_error)
+
+    # --- faults and the outside world ----------------------------------------------------------
+    def move_by_hand(self, present_position: float) -> None:
+        """Put the shaft where the host would then read `present_position` (torque off)."""
+        offset = self.get("Homing_Offset")
+        self.actual = (
+            present_position + offset if self.spec.protocol == "feetech" else present_position - offset
+        )
+        self._publish_state()
+
+    def raise_hardware_error(self, bits: int = DXL_HW_OVERLOAD) -> None:
+        """Overload and the like: the servo drops torque until it is rebooted."""
+        self.hardware_error |= bits
+        self.set("Torque_Enable", 0)
+        self.velocity = 0.0
+        self._publish_state()
+
+    def reboot(self) -> None:
+        self.hardware_error = 0
+        self.set("Torque_Enable", 0)
+        self._publish_state()
+
+    def status_error(self) -> int:
+        """The error byte of this servo's status packets."""
+        if self.spec.protocol == "dynamixel":
+            return DXL_ALERT if self.hardware_error else 0
+        return FT_OVERLOAD if self.hardware_error else 0
