@@ -31,4 +31,6 @@ def test_colcon_builds_every_package(tmp_path):
     for package in PACKAGES:
         assert (index / package).exists(), f"{package} is not registered in the ament index"
         assert (install / "share" / package / "package.xml").exists()
+    for executable in ("lerobot_arm_driver", "lerobot_sim_bus"):  # where `ros2 run` looks
+        assert (install / "lib" / "lerobot_drivers" / executable).exists(), executable
     shutil.rmtree(tmp_path / "build")

@@ -24,5 +24,10 @@ setup(
     ),
     license="Apache-2.0",
     python_requires=">=3.10",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "lerobot_arm_driver = lerobot_drivers.nodes.arm_node:main",
+            "lerobot_sim_bus = lerobot_drivers.sim.cli:main",
+        ]
+    },
 )

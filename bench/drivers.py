@@ -1,0 +1,86 @@
+"""The arm's read-write cycle on the simulated bus with 1 Mbps wire timing, six servos.
+
+For each protocol: runs Arm.cycle() (sync write of goals + sync read of positions and
+velocities) at the target rate for a few seconds and reports the achieved rate, the p99
+period jitter, and the cycle time against the wire-time floor measured from the same bytes.
+Targets: 200 Hz Feetech, 100 Hz Dynamixel, p99 jitter < 2 ms, cycle <= 1.5 x wire + 0.5 ms.
+Last line: the worst cycle / (1.5 x wire + 0.5 ms) ratio (<= 1 meets the target).
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from lerobot_drivers.arm import Arm
+from lerobot_drivers.profile import load_profile
+from lerobot_drivers.sim.bus import SimulatedBus, WireTiming
+from lerobot_drivers.sim.cli import servos_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {"feetech": ("so101_follower_sim.yaml", 200.0), "dynamixel": ("koch_follower_sim.yaml", 100.0)}
+
+
+def wire_bytes(protocol: str, servos: int) -> int:
+    """Bytes on the line per cycle: goal sync write + position and velocity sync reads."""
+    if protocol == "feetech":
+        write = 8 + servos * 3  # FF FF FE LEN 83 ADDR 2 CHK + (id, 2 bytes) per servo
+        read = 8 + servos + servos * 8  # request + one 8-byte status per servo
+        return write + 2 * read
+    write = 14 + servos * 5  # header(7) inst addr(2) len(2) crc(2) + (id, 4 bytes)
+    read = 14 + servos + servos * 15  # request + one 15-byte status (4 data bytes) per servo
+    return write + 2 * read
+
+
+def run(protocol: str, seconds: float = 4.0) -> tuple[float, float, float, float]:
+    profile_name, rate = CASES[protocol]
+    profile = load_profile(ROOT / "config" / profile_name)
+    with SimulatedBus(protocol, servos_for(profile), timing=WireTiming(emulate=True)) as sim:
+        arm = Arm(profile, sim.port)
+        arm.connect()
+        arm.activate()
+        arm.command({name: 0.1 for name in arm.names})
+        period = 1.0 / rate
+        starts, durations = [], []
+        next_start = time.perf_counter()
+        end = next_start + seconds
+        while next_start < end:
+            while time.perf_counter() < next_start:
+                pass
+            began = time.perf_counter()
+            arm.last_command_time = time.monotonic()  # keep the command fresh: write every cycle
+            if arm.cycle() is None:
+                raise SystemExit(f"{protocol}: a cycle failed on a fault-free bus")
+            starts.append(began)
+            durations.append(time.perf_counter() - began)
+            next_start += period
+        arm.disconnect()
+    periods = [b - a for a, b in itertools.pairwise(starts)]
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    jitter = sorted(abs(p - period) for p in periods)[int(0.99 * len(periods))]
+    wire = wire_bytes(protocol, len(profile.joints)) * 10 / profile.bus.baudrate
+    cycle = statistics.median(durations)
+    return achieved, jitter, cycle, wire
+
+
+def main() -> None:
+    worst = 0.0
+    for protocol, (_, rate) in CASES.items():
+        achieved, jitter, cycle, wire = run(protocol)
+        budget = 1.5 * wire + 0.0005
+        worst = max(worst, cycle / budget)
+        print(
+            f"{protocol:9s} target {rate:.0f} Hz: achieved {achieved:6.1f} Hz, "
+            f"p99 jitter {jitter * 1e3:.2f} ms, "
+            f"cycle {cycle * 1e3:.2f} ms (median), wire floor {wire * 1e3:.2f} ms, "
+            f"cycle/wire {cycle / wire:.2f}, cycle/(1.5 wire + 0.5 ms) {cycle / budget:.2f}"
+        )
+    print(f"worst cycle/(1.5 x wire + 0.5 ms): {worst:.2f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

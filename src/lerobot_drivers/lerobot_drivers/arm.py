@@ -1,0 +1,183 @@
+"""An arm on a servo bus, in radians, with the safety rules every command passes through.
+
+No rclpy here: the lifecycle node maps its transitions onto connect / activate / deactivate /
+disconnect, and its timer onto `cycle()`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lerobot_drivers.calibration import (
+    MotorCalibration,
+    from_radians,
+    load_calibration,
+    radian_limits,
+    to_radians,
+)
+from lerobot_drivers.errors import BusError, CalibrationError, DriverError
+from lerobot_drivers.motors.bus import MotorBus
+from lerobot_drivers.motors.tables import HEALTH_REGISTERS
+from lerobot_drivers.profile import RobotProfile
+
+
+class CommandError(DriverError):
+    """A command was refused (NaN/Inf, unknown joints, wrong length)."""
+
+
+@dataclass(frozen=True)
+class ArmState:
+    stamp: float  # time.time() when the read finished
+    positions: dict[str, float]  # rad
+    velocities: dict[str, float]  # rad/s
+
+
+class Arm:
+    def __init__(self, profile: RobotProfile, port: str | None = None) -> None:
+        self.profile = profile
+        self.names = profile.joint_names
+        self.bus = MotorBus(
+            port or profile.bus.port,
+            profile.motors(),
+            protocol=profile.bus.protocol,
+            baudrate=profile.bus.baudrate,
+            latency_timer_ms=profile.bus.latency_timer_ms,
+        )
+        self.calibration: dict[str, MotorCalibration] = {}
+        self.limits: dict[str, tuple[float, float]] = {}
+        self.goal: dict[str, float] = {}  # rad: what the servos are told now
+        self.target: dict[str, float] = {}  # rad: where the last command wants them
+        self.last_command_time = -math.inf
+        self.torque_on = False
+        self.health: dict[str, dict[str, int]] = {}
+        self.cycles = 0
+        self.failed_cycles = 0
+
+    # --- life cycle ----------------------------------------------------------------------------
+    def connect(self, write_calibration: bool = False) -> None:
+        """Open the bus, check every servo's model, load and check the calibration."""
+        self.calibration = load_calibration(self.profile.calibration)
+        missing = [n for n in self.names if n not in self.calibration]
+        if missing:
+            raise CalibrationError(
+                f"{self.profile.calibration} has no entry for {missing}: calibrate those joints"
+            )
+        self.bus.connect()
+        try:
+            self.bus.verify()
+            self._check_calibration(write_calibration)
+        except DriverError:
+            self.bus.disconnect(disable_torque=False)
+            raise
+        self.limits = {n: radian_limits(self.calibration[n]) for n in self.names}
+
+    def _check_calibration(self, write: bool) -> None:
+        """The servos must hold the homing offsets of the file, or positions mean nothing."""
+        offsets = self.bus.sync_read("Homing_Offset")
+        wrong = {
+            n: (offsets[n], self.calibration[n].homing_offset)
+            for n in self.names
+            if offsets[n] != self.calibration[n].homing_offset
+            or self.calibration[n].id != self.bus.motors[n].id
+        }
+        if not wrong:
+            return
+        if not write:
+            detail = ", ".join(f"{n}: servo {got}, file {want}" for n, (got, want) in wrong.items())
+            raise CalibrationError(
+                f"the servos do not hold the calibration in {self.profile.calibration} ({detail}). "
+                "Write it to them (parameter write_calibration:=true) or re-calibrate the arm"
+            )
+        self.bus.set_torque(False)
+        for name in wrong:
+            if self.bus.protocol == "feetech":
+                self.bus.write("Lock", name, 0)
+            self.bus.write("Homing_Offset", name, self.calibration[name].homing_offset)
+
+    def activate(self) -> ArmState:
+        """Seed the goals with where the joints are, then torque on: nothing jumps."""
+        state = self.read_state()
+        self.goal = dict(state.positions)
+        self.target = dict(state.positions)
+        self._write_goal()
+        if not self.profile.leader:
+            self.bus.set_torque(True)
+            self.torque_on = True
+        return state
+
+    def deactivate(self) -> None:
+        self.torque_on = False
+        self.bus.set_torque(False, retries=5)
+
+    def disconnect(self) -> None:
+        self.torque_on = False
+        self.bus.disconnect(disable_torque=self.profile.control.torque_off_on_shutdown)
+
+    # --- commands ------------------------------------------------------------------------------
+    def command(self, positions: Mapping[str, float], now: float | None = None) -> None:
+        """Accept new joint targets (rad). Refused whole if any value is not finite."""
+        unknown = set(positions) - set(self.names)
+        if unknown:
+            raise CommandError(f"unknown joints {sorted(unknown)}; this arm has {self.names}")
+        bad = {n: v for n, v in positions.items() if not math.isfinite(v)}
+        if bad:
+            raise CommandError(f"refused a command with non-finite values {bad}: nothing was applied")
+        for name, value in positions.items():
+            low, high = self.limits[name]
+            self.target[name] = min(high, max(low, float(value)))
+        self.last_command_time = time.monotonic() if now is None else now
+
+    def command_vector(self, values: list[float], now: float | None = None) -> None:
+        if len(values) != len(self.names):
+            raise CommandError(
+                f"expected {len(self.names)} values in joint order {self.names}, got {len(values)}"
+            )
+        self.command(dict(zip(self.names, values, strict=True)), now)
+
+    def command_is_stale(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        return now - self.last_command_time > self.profile.control.command_timeout_s
+
+    # --- the control cycle ---------------------------------------------------------------------
+    def read_state(self) -> ArmState:
+        raw_positions = self.bus.sync_read("Present_Position")
+        raw_velocities = self.bus.sync_read("Present_Velocity")
+        step = 2 * math.pi / 4095
+        return ArmState(
+            stamp=time.time(),
+            positions={n: to_radians(raw_positions[n], self.calibration[n]) for n in self.names},
+            velocities={
+                n: raw_velocities[n] * step * (-1 if self.calibration[n].drive_mode else 1)
+                for n in self.names
+            },
+        )
+
+    def _write_goal(self) -> None:
+        self.bus.sync_write(
+            "Goal_Position", {n: from_radians(self.goal[n], self.calibration[n]) for n in self.names}
+        )
+
+    def cycle(self, now: float | None = None) -> ArmState | None:
+        """Move the goals toward the target (bounded per cycle), write them, read the state.
+
+        A stale command holds the joints where their goals are; a failed bus transaction
+        returns None (counted) so the caller skips this cycle instead of publishing old data.
+        """
+        self.cycles += 1
+        try:
+            if self.torque_on and not self.command_is_stale(now):
+                max_step = self.profile.control.max_step_rad
+                for name in self.names:
+                    delta = self.target[name] - self.goal[name]
+                    self.goal[name] += max(-max_step, min(max_step, delta))
+                self._write_goal()
+            state = self.read_state()
+            if self.cycles % self.profile.control.health_every_n_cycles == 0:
+                self.health = {reg: self.bus.sync_read(reg) for reg in HEALTH_REGISTERS[self.bus.protocol]}
+            return state
+        except BusError:
+            self.failed_cycles += 1
+            return None

@@ -1,0 +1,155 @@
+"""The robot profile: one YAML file that drivers, recorder and policy all read.
+
+It names the joints (order = the order of `observation.state` and `action`), their servos,
+the calibration file, the topics and the control limits. Loaded with yaml.safe_load and
+validated here, so a typo fails at start-up with the file and field named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lerobot_drivers.calibration import NormMode, default_calibration_dir
+from lerobot_drivers.errors import ProfileError
+from lerobot_drivers.motors.bus import Motor
+from lerobot_drivers.motors.tables import MODELS
+
+
+@dataclass(frozen=True)
+class Joint:
+    name: str
+    id: int
+    model: str
+    norm_mode: NormMode = NormMode.RANGE_M100_100
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    protocol: str
+    port: str
+    baudrate: int = 1_000_000
+    latency_timer_ms: float = 16.0
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    rate_hz: float = 100.0
+    max_step_rad: float = 0.15  # per control cycle
+    command_timeout_s: float = 0.5
+    torque_off_on_shutdown: bool = True
+    health_every_n_cycles: int = 50
+
+
+@dataclass(frozen=True)
+class Topics:
+    joint_states: str = "joint_states"
+    joint_commands: str = "joint_commands"
+
+
+@dataclass(frozen=True)
+class RobotProfile:
+    name: str
+    robot_type: str
+    robot_id: str
+    bus: BusConfig
+    joints: tuple[Joint, ...]
+    calibration: Path
+    control: ControlConfig = field(default_factory=ControlConfig)
+    topics: Topics = field(default_factory=Topics)
+    fps: int = 30
+    leader: bool = False
+    source: Path | None = None
+
+    @property
+    def joint_names(self) -> list[str]:
+        return [j.name for j in self.joints]
+
+    def motors(self) -> dict[str, Motor]:
+        return {j.name: Motor(j.id, j.model) for j in self.joints}
+
+
+def _section(raw: dict[str, Any], key: str, cls: type, where: str) -> Any:
+    values = raw.get(key) or {}
+    if not isinstance(values, dict):
+        raise ProfileError(f"{where}: `{key}` must be a mapping, got {type(values).__name__}")
+    known = set(cls.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ProfileError(f"{where}: unknown field(s) {sorted(unknown)} in `{key}`; known: {sorted(known)}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ProfileError(f"{where}: `{key}`: {exc}") from None
+
+
+def load_profile(path: str | Path) -> RobotProfile:
+    path = Path(path).expanduser().resolve()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ProfileError(
+            f"robot profile {path} does not exist; the suite's profiles are in config/"
+        ) from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"cannot read robot profile {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: a profile is a mapping, got {type(raw).__name__}")
+    for key in ("robot_type", "bus", "joints"):
+        if key not in raw:
+            raise ProfileError(f"{path}: missing required field `{key}`")
+    bus = _section(raw, "bus", BusConfig, str(path))
+    joints = tuple(_joint(entry, path, bus.protocol) for entry in raw["joints"])
+    names = [j.name for j in joints]
+    ids = [j.id for j in joints]
+    if len(set(names)) != len(names) or len(set(ids)) != len(ids):
+        raise ProfileError(f"{path}: joint names and ids must be unique, got names {names} and ids {ids}")
+    robot_id = str(raw.get("id", path.stem))
+    calibration = raw.get("calibration")
+    if calibration is None:
+        kind = "teleoperators" if raw.get("leader") else "robots"
+        calibration_path = default_calibration_dir() / kind / raw["robot_type"] / f"{robot_id}.json"
+    else:
+        calibration_path = Path(calibration).expanduser()
+        if not calibration_path.is_absolute():
+            calibration_path = path.parent / calibration_path
+    control = _section(raw, "control", ControlConfig, str(path))
+    if control.rate_hz <= 0 or control.max_step_rad <= 0 or control.command_timeout_s <= 0:
+        raise ProfileError(
+            f"{path}: control rate_hz, max_step_rad and command_timeout_s must be > 0: {control}"
+        )
+    return RobotProfile(
+        name=path.stem,
+        robot_type=str(raw["robot_type"]),
+        robot_id=robot_id,
+        bus=bus,
+        joints=joints,
+        calibration=calibration_path,
+        control=control,
+        topics=_section(raw, "topics", Topics, str(path)),
+        fps=int(raw.get("fps", 30)),
+        leader=bool(raw.get("leader", False)),
+        source=path,
+    )
+
+
+def _joint(entry: Any, path: Path, protocol: str) -> Joint:
+    if not isinstance(entry, dict) or not {"name", "id", "model"} <= set(entry):
+        raise ProfileError(f"{path}: each joint needs name, id and model, got {entry!r}")
+    if entry["model"] not in MODELS:
+        raise ProfileError(
+            f"{path}: joint {entry['name']!r} has unknown model {entry['model']!r}; known: {sorted(MODELS)}"
+        )
+    if MODELS[entry["model"]].protocol != protocol:
+        raise ProfileError(f"{path}: joint {entry['name']!r} is a {entry['model']}, not a {protocol} servo")
+    try:
+        mode = NormMode(entry.get("norm_mode", NormMode.RANGE_M100_100.value))
+    except ValueError:
+        raise ProfileError(
+            f"{path}: joint {entry['name']!r} norm_mode must be one of {[m.value for m in NormMode]}"
+        ) from None
+    return Joint(str(entry["name"]), int(entry["id"]), str(entry["model"]), mode)

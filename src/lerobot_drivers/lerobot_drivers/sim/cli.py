@@ -1,0 +1,138 @@
+"""`lerobot_sim_bus`: a simulated arm for a robot profile, on a pty, until Ctrl-C.
+
+Prints `port: <path>` (give it to the driver) and `control: <socket>`: a Unix socket taking
+one JSON command per line, to inject faults into a running simulation from another process:
+{"mute": [3]}, {"unmute": [3]}, {"faults": {"corrupt_rate": 0.01}}, {"hardware_error": 5},
+{"move": {"3": 2100}}, {"stats": true}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from lerobot_drivers.calibration import load_calibration
+from lerobot_drivers.motors.tables import model
+from lerobot_drivers.profile import RobotProfile, load_profile
+from lerobot_drivers.sim.bus import Faults, HandMotion, SimulatedBus, WireTiming
+from lerobot_drivers.sim.servo import SimServo
+
+
+def servos_for(profile: RobotProfile) -> list[SimServo]:
+    """Servos as a calibrated arm leaves them: homing offsets written, resting mid-range."""
+    calibration = load_calibration(profile.calibration) if profile.calibration.exists() else {}
+    servos = []
+    for joint in profile.joints:
+        spec = model(joint.model)
+        servo = SimServo(spec, joint.id)
+        servo.set("Baud_Rate", spec.bauds[profile.bus.baudrate])
+        servo.set("Return_Delay_Time", 0)
+        if (cal := calibration.get(joint.name)) is not None:
+            servo.set("Homing_Offset", cal.homing_offset)
+            if spec.protocol == "dynamixel":
+                servo.set("Operating_Mode", 4)  # extended position, as LeRobot sets Koch joints
+            servo.move_by_hand(cal.middle)
+        else:
+            servo.move_by_hand(spec.resolution // 2)
+        servo.set("Goal_Position", servo.present_position())
+        servos.append(servo)
+    return servos
+
+
+def handle_command(bus: SimulatedBus, command: dict[str, Any]) -> dict[str, Any]:
+    with bus.lock:
+        if "mute" in command:
+            bus.faults.muted.update(int(i) for i in command["mute"])
+        if "unmute" in command:
+            bus.faults.muted.difference_update(int(i) for i in command["unmute"])
+        for key, value in command.get("faults", {}).items():
+            if not hasattr(bus.faults, key) or key == "muted":
+                return {"error": f"unknown fault {key!r}"}
+            setattr(bus.faults, key, float(value))
+        if "hardware_error" in command:
+            bus.servo(int(command["hardware_error"])).raise_hardware_error()
+        for servo_id, position in command.get("move", {}).items():
+            bus.servo(int(servo_id)).move_by_hand(float(position))
+        return {
+            "ok": True,
+            "stats": dict(bus.stats),
+            "muted": sorted(bus.faults.muted),
+            "torque": {s.servo_id: s.get("Torque_Enable") for s in bus.servos},
+            "present": {s.servo_id: s.present_position() for s in bus.servos},
+        }
+
+
+def serve_control(bus: SimulatedBus, path: Path) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+
+    def loop() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rw") as stream:
+                for line in stream:
+                    try:
+                        reply = handle_command(bus, json.loads(line))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        reply = {"error": str(exc)}
+                    stream.write(json.dumps(reply) + "\n")
+                    stream.flush()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return server
+
+
+def send_command(control: str | Path, command: dict[str, Any]) -> dict[str, Any]:
+    """Client side of the control socket (tests and tools)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(str(control))
+        client.sendall((json.dumps(command) + "\n").encode())
+        return json.loads(client.makefile().readline())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", required=True, help="robot profile YAML (config/*.yaml)")
+    parser.add_argument(
+        "--emulate-wire", action="store_true", help="serial line timing at the profile's baud"
+    )
+    parser.add_argument("--usb-latency-ms", type=float, default=0.0)
+    parser.add_argument("--corrupt-rate", type=float, default=0.0)
+    parser.add_argument("--drop-rate", type=float, default=0.0)
+    parser.add_argument("--hand-motion", action="store_true", help="torque-off joints move as if by hand")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    profile = load_profile(args.profile)
+    bus = SimulatedBus(
+        profile.bus.protocol,
+        servos_for(profile),
+        timing=WireTiming(args.emulate_wire, args.usb_latency_ms / 1000),
+        faults=Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate),
+        hand_motion=HandMotion() if args.hand_motion else None,
+        seed=args.seed,
+    )
+    control = Path(tempfile.mkdtemp(prefix="lerobot_sim_")) / "control.sock"
+    server = serve_control(bus, control)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with bus:
+        print(f"port: {bus.port}", flush=True)
+        print(f"control: {control}", flush=True)
+        stop.wait()
+    server.close()
+    control.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

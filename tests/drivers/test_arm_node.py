@@ -1,0 +1,156 @@
+"""The arm driver node in its own process, on the simulated bus in another."""
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from lerobot_drivers.calibration import load_calibration, radian_limits
+from lerobot_drivers.profile import load_profile
+from lerobot_drivers.sim.cli import send_command
+from ros_harness import RosProbe, RosTestbed, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = {"feetech": "so101_follower_sim.yaml", "dynamixel": "koch_follower_sim.yaml"}
+
+
+def start_arm(testbed: RosTestbed, protocol: str, *sim_args: str):
+    profile = str(ROOT / "config" / PROFILES[protocol])
+    sim = testbed.start(
+        "sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", profile, *sim_args]
+    )
+    port = sim.wait_for_output(r"port: (\S+)").group(1)
+    control = sim.wait_for_output(r"control: (\S+)").group(1)
+    node = testbed.start(
+        "arm_driver",
+        [
+            sys.executable,
+            "-m",
+            "lerobot_drivers.nodes.arm_node",
+            "--ros-args",
+            "-p",
+            f"profile:={profile}",
+            "-p",
+            f"port:={port}",
+        ],
+    )
+    return sim, node, control
+
+
+def transition(probe: RosProbe, transition_id: int) -> bool:
+    return probe.call(
+        ChangeState, "/arm_driver/change_state", ChangeState.Request(transition=Transition(id=transition_id))
+    ).success
+
+
+@pytest.mark.parametrize("protocol", sorted(PROFILES))
+def test_lifecycle_commands_safety_and_shutdown(ros_testbed, ros_probe, protocol):
+    _sim, node, control = start_arm(ros_testbed, protocol)
+    states = ros_probe.collect(JointState, "/follower/joint_states")
+    assert transition(ros_probe, Transition.TRANSITION_CONFIGURE)
+    assert all(v == 0 for v in send_command(control, {})["torque"].values()), "configure must not torque on"
+    assert transition(ros_probe, Transition.TRANSITION_ACTIVATE)
+    assert all(v == 1 for v in send_command(control, {})["torque"].values())
+    first = states.wait_for(5)[-1]
+    assert list(first.name)[:2] == ["shoulder_pan", "shoulder_lift"]
+    assert all(abs(p) < 0.05 for p in first.position), "the sim arm rests mid-range (0 rad)"
+
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    commands = ros_probe.node.create_publisher(Float64MultiArray, "/follower/joint_commands/array", qos)
+    target = [0.3, -0.2, 0.25, 0.0, 0.5, 0.1]
+
+    def reached() -> bool:
+        commands.publish(Float64MultiArray(data=target))
+        last = states.snapshot()[-1]
+        return all(abs(p - t) < 0.02 for p, t in zip(last.position, target, strict=True))
+
+    wait_until(reached, 10, "the arm to reach the commanded pose")
+    commands.publish(Float64MultiArray(data=[math.nan, 0, 0, 0, 0, 0]))
+    node.wait_for_output("refused a command with non-finite values")
+    assert states.snapshot()[-1].position[0] == pytest.approx(0.3, abs=0.02), "a NaN command moved the arm"
+    commands.publish(Float64MultiArray(data=[9.0, 0, 0, 0, 0, 0]))  # far outside: clamped
+    time.sleep(1.0)
+    limit = states.snapshot()[-1].position[0]
+    calibration = load_calibration(load_profile(ROOT / "config" / PROFILES[protocol]).calibration)
+    assert limit == pytest.approx(radian_limits(calibration["shoulder_pan"])[1], abs=0.01)
+
+    # stale commands: the arm holds where it is
+    time.sleep(0.8)
+    held = states.snapshot()[-1].position
+    time.sleep(0.5)
+    assert states.snapshot()[-1].position == pytest.approx(held, abs=1e-3)
+
+    assert node.stop() == 0
+    assert all(v == 0 for v in send_command(control, {})["torque"].values()), (
+        "torque must be off after Ctrl-C"
+    )
+
+
+def test_silent_servo_gives_error_diagnostic_and_recovers(ros_testbed, ros_probe):
+    _sim, _node, control = start_arm(ros_testbed, "feetech", "--corrupt-rate", "0.01")
+    states = ros_probe.collect(JointState, "/follower/joint_states")
+    diagnostics = ros_probe.collect(DiagnosticArray, "/diagnostics")
+    assert transition(ros_probe, Transition.TRANSITION_CONFIGURE)
+    assert transition(ros_probe, Transition.TRANSITION_ACTIVATE)
+    states.wait_for(20)
+    start, count = time.monotonic(), len(states.snapshot())
+    time.sleep(2.0)
+    rate = (len(states.snapshot()) - count) / (time.monotonic() - start)
+    assert rate > 80, f"with 1% corrupted replies the node published at {rate:.0f} Hz (want ~100)"
+    corrupted = send_command(control, {})["stats"]["corrupted"]
+    assert corrupted > 0
+
+    send_command(control, {"mute": [3]})
+    diagnostics.wait_for(1, timeout=10, where=lambda m: m.status[0].level == DiagnosticStatus.ERROR)
+    error = next(m for m in diagnostics.snapshot() if m.status[0].level == DiagnosticStatus.ERROR).status[0]
+    assert "elbow_flex" in error.message and "holding" in error.message
+    stalled = len(states.snapshot())
+    time.sleep(0.3)
+    assert len(states.snapshot()) - stalled <= 1, "no fresh JointState while a servo is silent"
+
+    send_command(control, {"unmute": [3]})
+    states.wait_for(stalled + 20, timeout=10)
+    diagnostics.wait_for(
+        1, timeout=10, where=lambda m: m.status[0].level == DiagnosticStatus.OK and m.header.stamp.sec > 0
+    )
+    counters = {kv.key: kv.value for kv in diagnostics.snapshot()[-1].status[0].values}
+    assert any(k.startswith("bus_errors/") for k in counters), counters
+    assert json.dumps(counters)
+
+
+def test_missing_calibration_never_torques_on(ros_testbed, ros_probe, tmp_path):
+    profile = (ROOT / "config" / "so101_follower_sim.yaml").read_text()
+    bad = tmp_path / "no_cal.yaml"
+    bad.write_text(
+        profile.replace("calibration: calibration/so101_sim.json", f"calibration: {tmp_path}/none.json")
+    )
+    sim = ros_testbed.start(
+        "sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", str(bad)]
+    )
+    port = sim.wait_for_output(r"port: (\S+)").group(1)
+    control = sim.wait_for_output(r"control: (\S+)").group(1)
+    node = ros_testbed.start(
+        "arm_driver",
+        [
+            sys.executable,
+            "-m",
+            "lerobot_drivers.nodes.arm_node",
+            "--ros-args",
+            "-p",
+            f"profile:={bad}",
+            "-p",
+            f"port:={port}",
+        ],
+    )
+    assert not transition(ros_probe, Transition.TRANSITION_CONFIGURE)
+    node.wait_for_output(r"none.json does not exist: calibrate the arm")
+    assert all(v == 0 for v in send_command(control, {})["torque"].values())

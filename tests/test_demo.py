@@ -1,0 +1,20 @@
+"""The README's main job runs and passes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_main_job_passes():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py")], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NaN command refused: yes" in result.stdout
+    assert "torque off on all servos: yes" in result.stdout
