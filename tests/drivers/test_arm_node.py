@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILES = {"feetech": "so101_follower_sim.yaml", "dynamixel": "koch_follower_sim.yaml"}
 
 
-def start_arm(testbed: RosTestbed, protocol: str, *sim_args: str):
-    profile = str(ROOT / "config" / PROFILES[protocol])
+def start_arm(testbed: RosTestbed, profile: str, *sim_args: str):
     sim = testbed.start(
         "sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", profile, *sim_args]
     )
@@ -54,7 +53,7 @@ def transition(probe: RosProbe, transition_id: int) -> bool:
 
 @pytest.mark.parametrize("protocol", sorted(PROFILES))
 def test_lifecycle_commands_safety_and_shutdown(ros_testbed, ros_probe, protocol):
-    _sim, node, control = start_arm(ros_testbed, protocol)
+    _sim, node, control = start_arm(ros_testbed, str(ROOT / "config" / PROFILES[protocol]))
     states = ros_probe.collect(JointState, "/follower/joint_states")
     assert transition(ros_probe, Transition.TRANSITION_CONFIGURE)
     assert all(v == 0 for v in send_command(control, {})["torque"].values()), "configure must not torque on"
@@ -96,7 +95,9 @@ def test_lifecycle_commands_safety_and_shutdown(ros_testbed, ros_probe, protocol
 
 
 def test_silent_servo_gives_error_diagnostic_and_recovers(ros_testbed, ros_probe):
-    _sim, _node, control = start_arm(ros_testbed, "feetech", "--corrupt-rate", "0.01")
+    _sim, _node, control = start_arm(
+        ros_testbed, str(ROOT / "config" / PROFILES["feetech"]), "--corrupt-rate", "0.01"
+    )
     states = ros_probe.collect(JointState, "/follower/joint_states")
     diagnostics = ros_probe.collect(DiagnosticArray, "/diagnostics")
     assert transition(ros_probe, Transition.TRANSITION_CONFIGURE)
@@ -133,24 +134,7 @@ def test_missing_calibration_never_torques_on(ros_testbed, ros_probe, tmp_path):
     bad.write_text(
         profile.replace("calibration: calibration/so101_sim.json", f"calibration: {tmp_path}/none.json")
     )
-    sim = ros_testbed.start(
-        "sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", str(bad)]
-    )
-    port = sim.wait_for_output(r"port: (\S+)").group(1)
-    control = sim.wait_for_output(r"control: (\S+)").group(1)
-    node = ros_testbed.start(
-        "arm_driver",
-        [
-            sys.executable,
-            "-m",
-            "lerobot_drivers.nodes.arm_node",
-            "--ros-args",
-            "-p",
-            f"profile:={bad}",
-            "-p",
-            f"port:={port}",
-        ],
-    )
+    _sim, node, control = start_arm(ros_testbed, str(bad))
     assert not transition(ros_probe, Transition.TRANSITION_CONFIGURE)
     node.wait_for_output(r"none.json does not exist: calibrate the arm")
     assert all(v == 0 for v in send_command(control, {})["torque"].values())

@@ -85,7 +85,8 @@ class FeetechBackend(SdkBackend):
         port.is_using = False
         found: dict[int, int] = {}
         while True:
-            port.setPacketTimeout(6)
+            # the first reply may take a loaded machine a while; later ones follow back to back
+            port.setPacketTimeoutMillis(50.0 if not found else 2 * self.latency_timer_ms + 2.0)
             status, result = handler.rxPacket(port)
             if result != COMM_SUCCESS:
                 break

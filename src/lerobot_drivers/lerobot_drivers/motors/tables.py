@@ -143,6 +143,13 @@ X_REGISTERS: dict[str, Register] = {
 FEETECH_BAUDS = {1_000_000: 0, 500_000: 1, 250_000: 2, 128_000: 3, 115_200: 4, 57_600: 5, 38_400: 6}
 DYNAMIXEL_BAUDS = {9_600: 0, 57_600: 1, 115_200: 2, 1_000_000: 3, 2_000_000: 4, 3_000_000: 5, 4_000_000: 6}
 
+XL330_DEFAULTS = {
+    "Firmware_Version": 48, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,
+    "Max_Position_Limit": 4095, "Temperature_Limit": 70, "Max_Voltage_Limit": 70, "Min_Voltage_Limit": 35,
+    "Current_Limit": 1750, "Status_Return_Level": 2, "Position_P_Gain": 400, "Position_D_Gain": 0,
+    "Present_Input_Voltage": 50, "Present_Temperature": 30,
+}  # fmt: skip
+
 MODELS: dict[str, ModelSpec] = {
     "sts3215": ModelSpec(
         "sts3215", 777, "feetech", STS_REGISTERS, FEETECH_BAUDS, max_speed=3400.0,
@@ -153,22 +160,10 @@ MODELS: dict[str, ModelSpec] = {
                   "Torque_Limit": 1000, "Lock": 1, "Present_Voltage": 120, "Present_Temperature": 30,
                   "Maximum_Acceleration": 254},
     ),
-    "xl330-m288": ModelSpec(
-        "xl330-m288", 1200, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=3900.0,
-        defaults={"Firmware_Version": 48, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,
-                  "Max_Position_Limit": 4095, "Temperature_Limit": 70, "Max_Voltage_Limit": 70,
-                  "Min_Voltage_Limit": 35, "Current_Limit": 1750, "Status_Return_Level": 2,
-                  "Position_P_Gain": 400, "Position_D_Gain": 0, "Present_Input_Voltage": 50,
-                  "Present_Temperature": 30},
-    ),
-    "xl330-m077": ModelSpec(
-        "xl330-m077", 1190, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=5400.0,
-        defaults={"Firmware_Version": 48, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,
-                  "Max_Position_Limit": 4095, "Temperature_Limit": 70, "Max_Voltage_Limit": 70,
-                  "Min_Voltage_Limit": 35, "Current_Limit": 1750, "Status_Return_Level": 2,
-                  "Position_P_Gain": 400, "Position_D_Gain": 0, "Present_Input_Voltage": 50,
-                  "Present_Temperature": 30},
-    ),
+    "xl330-m288": ModelSpec("xl330-m288", 1200, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=3900.0,
+                            defaults=XL330_DEFAULTS),
+    "xl330-m077": ModelSpec("xl330-m077", 1190, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=5400.0,
+                            defaults=XL330_DEFAULTS),
     "xl430-w250": ModelSpec(
         "xl430-w250", 1060, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=3500.0,
         defaults={"Firmware_Version": 46, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,

@@ -211,11 +211,15 @@ def _sleep_until(deadline: float) -> None:
 Handled = tuple[list[bytes], list]
 
 
+def _addressed(bus: SimulatedBus, ins: Instruction, listening: list[SimServo]) -> tuple[bool, list[SimServo]]:
+    """Whether the instruction is a broadcast, and the servos it addresses (in id order)."""
+    if ins.servo_id == bus.framing.broadcast_id:
+        return True, sorted(listening, key=lambda s: s.servo_id)
+    return False, bus._with_id(ins.servo_id, listening)
+
+
 def _feetech(bus: SimulatedBus, ins: Instruction, listening: list[SimServo]) -> Handled:
-    broadcast = ins.servo_id == bus.framing.broadcast_id
-    targets = (
-        sorted(listening, key=lambda s: s.servo_id) if broadcast else bus._with_id(ins.servo_id, listening)
-    )
+    broadcast, targets = _addressed(bus, ins, listening)
     p = ins.params
     replies: list[bytes] = []
     after: list = []
@@ -287,10 +291,7 @@ def _runs(values: dict[int, int]) -> list[tuple[int, bytes]]:
 
 
 def _dynamixel(bus: SimulatedBus, ins: Instruction, listening: list[SimServo]) -> Handled:
-    broadcast = ins.servo_id == bus.framing.broadcast_id
-    targets = (
-        sorted(listening, key=lambda s: s.servo_id) if broadcast else bus._with_id(ins.servo_id, listening)
-    )
+    broadcast, targets = _addressed(bus, ins, listening)
     p = ins.params
     replies: list[bytes] = []
     after: list = []
