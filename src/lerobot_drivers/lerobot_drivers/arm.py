@@ -20,7 +20,7 @@ from lerobot_drivers.calibration import (
 )
 from lerobot_drivers.errors import BusError, CalibrationError, DriverError
 from lerobot_drivers.motors.bus import MotorBus
-from lerobot_drivers.motors.tables import HEALTH_REGISTERS
+from lerobot_drivers.motors.tables import HEALTH_REGISTERS, STATE_REGISTERS
 from lerobot_drivers.profile import RobotProfile
 
 
@@ -143,8 +143,8 @@ class Arm:
 
     # --- the control cycle ---------------------------------------------------------------------
     def read_state(self) -> ArmState:
-        raw_positions = self.bus.sync_read("Present_Position")
-        raw_velocities = self.bus.sync_read("Present_Velocity")
+        raw = self.bus.sync_read_span(STATE_REGISTERS)
+        raw_positions, raw_velocities = raw["Present_Position"], raw["Present_Velocity"]
         step = 2 * math.pi / 4095
         return ArmState(
             stamp=time.time(),

@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -289,26 +289,37 @@ class MotorBus:
 
     # --- groups --------------------------------------------------------------------------------
     def sync_read(self, register: str, motors: Iterable[str] | None = None) -> dict[str, int]:
+        return self.sync_read_span((register,), motors)[register]
+
+    def sync_read_span(
+        self, registers: Sequence[str], motors: Iterable[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Several neighbouring registers of many servos in ONE transaction (one packet out,
+        one status per servo): e.g. position and velocity for the price of one read."""
         names = list(self.motors if motors is None else motors)
         spec = self.motors[names[0]].spec
-        reg = spec.registers[register]
-        group = self.backend.sdk.GroupSyncRead(self._port, self._handler, reg.address, reg.size)
+        regs = {r: spec.registers[r] for r in registers}
+        start = min(r.address for r in regs.values())
+        length = max(r.address + r.size for r in regs.values()) - start
+        group = self.backend.sdk.GroupSyncRead(self._port, self._handler, start, length)
         for name in names:
             group.addParam(self._id(name))
 
-        def call() -> tuple[dict[str, int], int, int]:
+        def call() -> tuple[dict[str, dict[str, int]], int, int]:
             result = group.txRxPacket()
             if result != COMM_SUCCESS:
                 return {}, result, 0
-            values = {}
+            values: dict[str, dict[str, int]] = {r: {} for r in registers}
             for name in names:  # a partial answer is a failure: never hand back stale data
                 servo_id = self._id(name)
-                if not group.isAvailable(servo_id, reg.address, reg.size):
+                if not group.isAvailable(servo_id, start, length):
                     return {}, -3, 0
-                values[name] = spec.decode(register, group.getData(servo_id, reg.address, reg.size))
+                for register, reg in regs.items():
+                    raw = group.getData(servo_id, reg.address, reg.size)
+                    values[register][name] = spec.decode(register, raw)
             return values, COMM_SUCCESS, 0
 
-        values, _ = self._transact(f"sync read of {register} from {names}", call)
+        values, _ = self._transact(f"sync read of {', '.join(registers)} from {names}", call)
         return values
 
     def sync_write(self, register: str, values: dict[str, int]) -> None:
