@@ -38,7 +38,7 @@ def sim(protocol: str) -> Iterator[SimulatedBus]:
 @pytest.fixture
 def bus(sim: SimulatedBus, protocol: str) -> Iterator[MotorBus]:
     motors = {name: Motor(i + 1, ARMS[protocol][0]) for i, name in enumerate(NAMES)}
-    motor_bus = MotorBus(sim.port, motors, protocol=protocol, latency_timer_ms=1.0)
+    motor_bus = MotorBus(sim.port, motors, protocol=protocol)
     motor_bus.connect()
     yield motor_bus
     motor_bus.disconnect(disable_torque=False)

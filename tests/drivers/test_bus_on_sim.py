@@ -48,7 +48,7 @@ def test_scan_finds_servos_at_each_baud(sim, protocol):
     spec = model(ARMS[protocol][0])
     odd_baud = 57_600
     sim.servo(6).set("Baud_Rate", spec.bauds[odd_baud])
-    bus = MotorBus(sim.port, {"a": Motor(1, spec.name)}, protocol=protocol, latency_timer_ms=1.0)
+    bus = MotorBus(sim.port, {"a": Motor(1, spec.name)}, protocol=protocol)
     with bus:
         found = bus.scan([1_000_000, odd_baud, 115_200])
     assert found == {1_000_000: dict.fromkeys(range(1, 6), spec.number), odd_baud: {6: spec.number}}
@@ -60,7 +60,7 @@ def test_setup_motor_assigns_id_and_baud(protocol):
     servo = SimServo(spec, 1)
     servo.set("Baud_Rate", spec.bauds[factory_baud])
     with SimulatedBus(protocol, [servo]) as sim:
-        bus = MotorBus(sim.port, {"gripper": Motor(6, spec.name)}, protocol=protocol, latency_timer_ms=1.0)
+        bus = MotorBus(sim.port, {"gripper": Motor(6, spec.name)}, protocol=protocol)
         with bus:
             bus.setup_motor("gripper", current_id=1, current_baud=factory_baud)
             bus.verify()
@@ -159,7 +159,7 @@ def test_model_mismatch_is_named(sim, protocol):
     other = "xl430-w250" if protocol == "dynamixel" else None
     if other is None:
         pytest.skip("one Feetech model is supported")
-    bus = MotorBus(sim.port, {"a": Motor(1, other)}, protocol=protocol, latency_timer_ms=1.0)
+    bus = MotorBus(sim.port, {"a": Motor(1, other)}, protocol=protocol)
     with bus, pytest.raises(MotorMismatchError, match="is model 1200, the profile says xl430-w250"):
         bus.verify()
 
@@ -173,7 +173,7 @@ def _catch(call):
 
 
 def test_disconnect_reports_servos_left_torqued(sim, protocol):
-    bus = MotorBus(sim.port, {"a": Motor(1, ARMS[protocol][0])}, protocol=protocol, latency_timer_ms=1.0)
+    bus = MotorBus(sim.port, {"a": Motor(1, ARMS[protocol][0])}, protocol=protocol)
     bus.connect()
     bus.set_torque(True)
     sim.faults.muted.add(1)
