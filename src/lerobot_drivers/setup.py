@@ -28,6 +28,7 @@ setup(
         "console_scripts": [
             "lerobot_arm_driver = lerobot_drivers.nodes.arm_node:main",
             "lerobot_sim_bus = lerobot_drivers.sim.cli:main",
+            "lerobot_camera = lerobot_drivers.nodes.camera_node:main",
         ]
     },
 )

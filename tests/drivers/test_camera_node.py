@@ -1,0 +1,82 @@
+"""The camera node in its own process: synthetic and video-file sources."""
+
+import itertools
+import sys
+
+import av
+import numpy as np
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+
+from lerobot_drivers.cameras import decode_index, synthetic_frame
+from lerobot_drivers.images import compressed_to_rgb, image_to_rgb
+
+
+def start_camera(testbed, *params: str):
+    args = [sys.executable, "-m", "lerobot_drivers.nodes.camera_node", "--ros-args"]
+    for param in params:
+        args += ["-p", param]
+    return testbed.start("camera", args)
+
+
+def activate(probe):
+    for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+        request = ChangeState.Request(transition=Transition(id=transition))
+        assert probe.call(ChangeState, "/camera/change_state", request).success
+
+
+def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
+    start_camera(ros_testbed, "width:=160", "height:=120", "fps:=30.0", "camera_name:=wrist")
+    raw = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
+    compressed = ros_probe.collect(CompressedImage, "/wrist/image_raw/compressed", qos_profile_sensor_data)
+    activate(ros_probe)
+    frames = raw.wait_for(30, timeout=20)
+    first = frames[0]
+    assert (first.width, first.height, first.encoding, first.header.frame_id) == (
+        160,
+        120,
+        "rgb8",
+        "camera_optical_frame",
+    )
+    image = image_to_rgb(first)
+    assert np.array_equal(image, synthetic_frame(decode_index(image), 160, 120))  # bit-exact frame content
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in frames]
+    assert all(b > a for a, b in itertools.pairwise(stamps))
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert 25 < rate < 35, f"published at {rate:.1f} fps, configured 30"
+    jpeg = compressed.wait_for(1)[0]
+    assert jpeg.format == "rgb8; jpeg compressed bgr8"
+    assert compressed_to_rgb(jpeg).shape == (120, 160, 3)
+
+
+def test_video_file_camera_plays_the_file(ros_testbed, ros_probe, tmp_path):
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.options = {"crf": "10"}
+        for index in range(20):
+            frame = av.VideoFrame.from_ndarray(synthetic_frame(index, 128, 96), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    start_camera(
+        ros_testbed, "source:=file", f"file:={path}", "width:=128", "height:=96", "publish_compressed:=false"
+    )
+    raw = ros_probe.collect(Image, "/camera/image_raw", qos_profile_sensor_data)
+    activate(ros_probe)
+    frames = raw.wait_for(25, timeout=20)
+    indices = [decode_index(image_to_rgb(m)) for m in frames]
+    assert set(range(20)) <= set(indices), f"not every frame of the file was played: {indices}"
+    assert 0 in indices[1:], "the file loops"
+    sample = image_to_rgb(frames[5])
+    expected = synthetic_frame(decode_index(sample), 128, 96)
+    assert np.abs(sample.astype(int) - expected).mean() < 4  # codec tolerance
+
+
+def test_missing_device_fails_configure_with_a_clear_message(ros_testbed, ros_probe):
+    camera = start_camera(ros_testbed, "source:=device", "device:=/dev/video99")
+    request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
+    assert not ros_probe.call(ChangeState, "/camera/change_state", request).success
+    camera.wait_for_output(r"cannot open camera '/dev/video99'")
