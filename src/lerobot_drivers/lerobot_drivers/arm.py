@@ -69,6 +69,7 @@ class Arm:
         try:
             self.bus.verify()
             self._check_calibration(write_calibration)
+            self._apply_servo_setup()
         except DriverError:
             self.bus.disconnect(disable_torque=False)
             raise
@@ -96,6 +97,20 @@ class Arm:
             if self.bus.protocol == "feetech":
                 self.bus.write("Lock", name, 0)
             self.bus.write("Homing_Offset", name, self.calibration[name].homing_offset)
+
+    def _apply_servo_setup(self) -> None:
+        """The profile's register values (LeRobot's on-connect settings), written only where
+        they differ, so EEPROM is not rewritten at every start."""
+        changes = []
+        for name, registers in self.profile.setup_values().items():
+            for register, value in registers.items():
+                if self.bus.read(register, name) != value:
+                    changes.append((name, register, value))
+        if not changes:
+            return
+        self.bus.set_torque(False)
+        for name, register, value in changes:
+            self.bus.write(register, name, value)
 
     def activate(self) -> ArmState:
         """Seed the goals with where the joints are, then torque on: nothing jumps."""

@@ -63,11 +63,18 @@ class RobotProfile:
     topics: Topics = field(default_factory=Topics)
     fps: int = 30
     leader: bool = False
+    # register values written at configure, torque off: {"all" | joint: {register: value}}
+    servo_setup: dict[str, dict[str, int]] = field(default_factory=dict)
     source: Path | None = None
 
     @property
     def joint_names(self) -> list[str]:
         return [j.name for j in self.joints]
+
+    def setup_values(self) -> dict[str, dict[str, int]]:
+        """Per joint, the registers to write at configure ("all" first, then the joint's own)."""
+        common = self.servo_setup.get("all", {})
+        return {j.name: {**common, **self.servo_setup.get(j.name, {})} for j in self.joints}
 
     def motors(self) -> dict[str, Motor]:
         return {j.name: Motor(j.id, j.model) for j in self.joints}
@@ -122,6 +129,7 @@ def load_profile(path: str | Path) -> RobotProfile:
         raise ProfileError(
             f"{path}: control rate_hz, max_step_rad and command_timeout_s must be > 0: {control}"
         )
+    servo_setup = _servo_setup(raw.get("servo_setup") or {}, joints, path)
     return RobotProfile(
         name=path.stem,
         robot_type=str(raw["robot_type"]),
@@ -133,8 +141,28 @@ def load_profile(path: str | Path) -> RobotProfile:
         topics=_section(raw, "topics", Topics, str(path)),
         fps=int(raw.get("fps", 30)),
         leader=bool(raw.get("leader", False)),
+        servo_setup=servo_setup,
         source=path,
     )
+
+
+def _servo_setup(raw: Any, joints: tuple[Joint, ...], path: Path) -> dict[str, dict[str, int]]:
+    by_name = {j.name: j for j in joints}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{path}: `servo_setup` must map 'all' or joint names to registers")
+    setup = {}
+    for key, registers in raw.items():
+        if key != "all" and key not in by_name:
+            raise ProfileError(f"{path}: servo_setup names joint {key!r}, not in {sorted(by_name)}")
+        targets = joints if key == "all" else (by_name[key],)
+        for register in registers:
+            for joint in targets:
+                if register not in MODELS[joint.model].registers:
+                    raise ProfileError(
+                        f"{path}: servo_setup: {joint.model} ({joint.name}) has no register {register!r}"
+                    )
+        setup[key] = {str(r): int(v) for r, v in registers.items()}
+    return setup
 
 
 def _joint(entry: Any, path: Path, protocol: str) -> Joint:

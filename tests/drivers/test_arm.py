@@ -1,0 +1,105 @@
+"""The arm core on an in-process simulated bus: set-up, calibration checks, safety rules."""
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lerobot_drivers.arm import Arm, CommandError
+from lerobot_drivers.calibration import load_calibration, radian_limits
+from lerobot_drivers.errors import CalibrationError
+from lerobot_drivers.profile import load_profile
+from lerobot_drivers.sim.bus import SimulatedBus
+from lerobot_drivers.sim.cli import servos_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["so101_follower_sim.yaml", "koch_follower_sim.yaml"])
+def profile(request):
+    loaded = load_profile(ROOT / "config" / request.param)
+    return replace(loaded, bus=replace(loaded.bus, latency_timer_ms=16.0))
+
+
+@pytest.fixture
+def sim(profile):
+    with SimulatedBus(profile.bus.protocol, servos_for(profile)) as bus:
+        yield bus
+
+
+@pytest.fixture
+def arm(profile, sim):
+    arm = Arm(profile, sim.port)
+    arm.connect()
+    yield arm
+    arm.disconnect()
+
+
+def test_servo_setup_is_written_once(profile, sim, arm):
+    for joint, registers in profile.setup_values().items():
+        servo = sim.servo(profile.motors()[joint].id)
+        assert {r: servo.get(r) for r in registers} == registers
+    arm.disconnect()
+    before = sim.stats["instructions"]
+    arm.connect()
+    writes = sim.stats["instructions"] - before
+    reads_only = 1 + len(profile.joints) * 2 + sum(len(v) for v in profile.setup_values().values())
+    assert writes <= reads_only, "nothing changed, so configure must not write the servos again"
+
+
+def test_activate_holds_the_present_pose_then_torques_on(arm, sim):
+    state = arm.activate()
+    assert all(abs(v) < 0.01 for v in state.positions.values())
+    assert all(s.torque_enabled for s in sim.servos)
+    assert arm.goal == state.positions
+
+
+def test_nan_and_unknown_joints_are_refused_whole(arm):
+    arm.activate()
+    before = dict(arm.target)
+    with pytest.raises(CommandError, match="non-finite"):
+        arm.command({"shoulder_pan": 0.2, "elbow_flex": math.inf})
+    with pytest.raises(CommandError, match=r"unknown joints \['tail'\]"):
+        arm.command({"tail": 0.1})
+    with pytest.raises(CommandError, match="expected 6 values"):
+        arm.command_vector([0.1, 0.2])
+    assert arm.target == before
+
+
+def test_targets_are_clamped_and_steps_limited(arm, profile):
+    arm.activate()
+    calibration = load_calibration(profile.calibration)
+    arm.command({"shoulder_pan": 100.0}, now=0.0)
+    assert arm.target["shoulder_pan"] == pytest.approx(radian_limits(calibration["shoulder_pan"])[1])
+    start = arm.goal["shoulder_pan"]
+    arm.cycle(now=0.01)
+    assert arm.goal["shoulder_pan"] - start == pytest.approx(profile.control.max_step_rad)
+
+
+def test_stale_command_holds(arm, profile):
+    arm.activate()
+    arm.command({"elbow_flex": 1.0}, now=0.0)
+    arm.cycle(now=0.01)
+    held = dict(arm.goal)
+    arm.cycle(now=profile.control.command_timeout_s + 0.1)
+    assert arm.goal == held
+
+
+def test_calibration_mismatch_is_refused_then_written_on_request(profile, sim):
+    sim.servo(3).set("Homing_Offset", 5)
+    arm = Arm(profile, sim.port)
+    with pytest.raises(CalibrationError, match=r"do not hold the calibration .*elbow_flex: servo 5, file"):
+        arm.connect()
+    assert not arm.bus.is_connected
+    arm.connect(write_calibration=True)
+    assert (
+        sim.servo(3).get("Homing_Offset") == load_calibration(profile.calibration)["elbow_flex"].homing_offset
+    )
+    arm.disconnect()
+
+
+def test_disconnect_turns_torque_off(arm, sim):
+    arm.activate()
+    arm.disconnect()
+    assert not any(s.torque_enabled for s in sim.servos)
