@@ -29,6 +29,7 @@ setup(
             "lerobot_arm_driver = lerobot_drivers.nodes.arm_node:main",
             "lerobot_sim_bus = lerobot_drivers.sim.cli:main",
             "lerobot_camera = lerobot_drivers.nodes.camera_node:main",
+            "lerobot_leader_arm = lerobot_drivers.nodes.leader_node:main",
         ]
     },
 )

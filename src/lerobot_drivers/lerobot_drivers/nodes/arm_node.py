@@ -14,23 +14,23 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from lerobot_drivers.arm import Arm, CommandError
+from lerobot_drivers.arm import Arm, ArmState, CommandError
 from lerobot_drivers.errors import DriverError
+from lerobot_drivers.nodes.run import spin_lifecycle
 from lerobot_drivers.profile import load_profile
 
 FAULT_AFTER_FAILED_CYCLES = 3
 
 
 class ArmNode(LifecycleNode):
-    def __init__(self) -> None:
-        super().__init__("arm_driver")
+    def __init__(self, node_name: str = "arm_driver") -> None:
+        super().__init__(node_name)
         describe = lambda text: ParameterDescriptor(description=text)  # noqa: E731
         self.declare_parameter("profile", "", describe("robot profile YAML (config/*.yaml)"))
         self.declare_parameter(
@@ -49,6 +49,10 @@ class ArmNode(LifecycleNode):
         self._published = 0
         self._rate_window = (time.monotonic(), 0)
         self._loop_rate = 0.0
+
+    @property
+    def is_configured(self) -> bool:
+        return self.arm is not None
 
     # --- transitions -----------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -111,15 +115,15 @@ class ArmNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_timers(self) -> None:
@@ -128,7 +132,7 @@ class ArmNode(LifecycleNode):
                 self.destroy_timer(timer)
         self._timer = self._diag_timer = None
 
-    def _release(self) -> None:
+    def release(self) -> None:
         self._stop_timers()
         if self.arm is not None:
             try:
@@ -194,6 +198,10 @@ class ArmNode(LifecycleNode):
         msg.velocity = [state.velocities[n] for n in self.arm.names]
         self._state_pub.publish(msg)
         self._published += 1
+        self._on_state(state)
+
+    def _on_state(self, state: ArmState) -> None:
+        """Hook for nodes built on this one (the leader publishes follower commands here)."""
 
     def _publish_diagnostics(self) -> None:
         assert self.arm is not None
@@ -233,20 +241,7 @@ class ArmNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = ArmNode()
-    try:
-        if node.get_parameter("autostart").value:
-            node.trigger_configure()
-            if node.arm is not None:
-                node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node._release()  # torque off on every way out, Ctrl-C included
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_lifecycle(ArmNode, args)
 
 
 if __name__ == "__main__":

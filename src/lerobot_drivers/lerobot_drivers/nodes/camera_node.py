@@ -10,10 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
@@ -21,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSource
 from lerobot_drivers.images import fill_compressed, fill_image
+from lerobot_drivers.nodes.run import spin_lifecycle
 
 
 class CameraNode(LifecycleNode):
@@ -48,6 +47,10 @@ class CameraNode(LifecycleNode):
         self._running = threading.Event()
         self._diag_timer = None
         self._window = (time.monotonic(), 0)
+
+    @property
+    def is_configured(self) -> bool:
+        return self._source is not None
 
     def _param(self, name: str):
         return self.get_parameter(name).value
@@ -88,11 +91,11 @@ class CameraNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def _stop(self) -> None:
@@ -104,7 +107,7 @@ class CameraNode(LifecycleNode):
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
 
-    def _release(self) -> None:
+    def release(self) -> None:
         self._stop()
         if self._source is not None:
             self._source.close()
@@ -160,20 +163,7 @@ class CameraNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = CameraNode()
-    try:
-        if node.get_parameter("autostart").value:
-            node.trigger_configure()
-            if node._source is not None:
-                node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node._release()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_lifecycle(CameraNode, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""One way to run the suite's lifecycle nodes, with or without a lifecycle manager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+
+
+class ManagedNode(Protocol):
+    @property
+    def is_configured(self) -> bool: ...
+
+    def release(self) -> None:
+        """Stop work and free the hardware (torque off where configured)."""
+
+    def get_parameter(self, name: str): ...
+
+    def trigger_configure(self): ...
+
+    def trigger_activate(self): ...
+
+    def destroy_node(self) -> None: ...
+
+
+def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> None:
+    """Spin until Ctrl-C or shutdown; `autostart:=true` configures and activates at once
+    (pip-only machines have no `ros2 lifecycle`). The hardware is released on every way out."""
+    rclpy.init(args=args)
+    node = make_node()
+    try:
+        if node.get_parameter("autostart").value:
+            node.trigger_configure()
+            if node.is_configured:
+                node.trigger_activate()
+        rclpy.spin(node)  # type: ignore[arg-type]
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.release()
+        node.destroy_node()
+        rclpy.try_shutdown()
