@@ -74,7 +74,10 @@ def test_follower_follows_the_leader(ros_testbed, ros_probe):
     expected = teleop_map().follower_targets(dict(zip(leader_now.name, leader_now.position, strict=True)))
 
     def follows() -> bool:
-        last = follower_states.snapshot()[-1]
+        received = follower_states.snapshot()
+        if not received:
+            return False
+        last = received[-1]
         return all(abs(p - expected[n]) < 0.01 for n, p in zip(last.name, last.position, strict=True))
 
     wait_until(follows, 10, f"the follower to reach {expected}")
