@@ -25,6 +25,7 @@ class Joint:
     id: int
     model: str
     norm_mode: NormMode = NormMode.RANGE_M100_100
+    full_turn: bool = False  # turns freely: calibration gives it the whole 0..4095 range
 
 
 @dataclass(frozen=True)
@@ -180,4 +181,6 @@ def _joint(entry: Any, path: Path, protocol: str) -> Joint:
         raise ProfileError(
             f"{path}: joint {entry['name']!r} norm_mode must be one of {[m.value for m in NormMode]}"
         ) from None
-    return Joint(str(entry["name"]), int(entry["id"]), str(entry["model"]), mode)
+    return Joint(
+        str(entry["name"]), int(entry["id"]), str(entry["model"]), mode, bool(entry.get("full_turn", False))
+    )
