@@ -138,3 +138,16 @@ def test_missing_calibration_never_torques_on(ros_testbed, ros_probe, tmp_path):
     assert not transition(ros_probe, Transition.TRANSITION_CONFIGURE)
     node.wait_for_output(r"none.json does not exist: calibrate the arm")
     assert all(v == 0 for v in send_command(control, {})["torque"].values())
+
+
+@pytest.mark.parametrize("protocol", sorted(PROFILES))
+def test_servo_hardware_error_is_reported(ros_testbed, ros_probe, protocol):
+    _sim, _node, control = start_arm(ros_testbed, str(ROOT / "config" / PROFILES[protocol]))
+    diagnostics = ros_probe.collect(DiagnosticArray, "/diagnostics")
+    assert transition(ros_probe, Transition.TRANSITION_CONFIGURE)
+    assert transition(ros_probe, Transition.TRANSITION_ACTIVATE)
+    send_command(control, {"hardware_error": 5})
+    report = diagnostics.wait_for(1, timeout=10, where=lambda m: "hardware error" in m.status[0].message)[0]
+    assert report.status[0].level == DiagnosticStatus.ERROR
+    assert "wrist_roll" in report.status[0].message
+    assert send_command(control, {})["torque"]["5"] == 0, "an overloaded servo drops its torque"

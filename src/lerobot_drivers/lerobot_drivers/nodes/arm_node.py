@@ -17,7 +17,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_drivers.arm import Arm, ArmState, CommandError
@@ -209,35 +209,38 @@ class ArmNode(LifecycleNode):
         now = time.monotonic()
         self._loop_rate = (self._published - count) / (now - start)
         self._rate_window = (now, self._published)
-        status = DiagnosticStatus(
-            name=f"{self.get_name()}: {self.arm.profile.robot_type} bus", hardware_id=self.arm.bus.port_name
-        )
+        level, message = DiagnosticStatus.OK, "ok"
         if self._silent:
-            status.level, status.message = (
-                DiagnosticStatus.ERROR,
-                f"not answering: {', '.join(self._silent)}; holding",
-            )
+            level, message = DiagnosticStatus.ERROR, f"not answering: {', '.join(self._silent)}; holding"
+        elif faulted := self._servo_faults():
+            level, message = DiagnosticStatus.ERROR, f"servo hardware error: {faulted}"
         elif self._failed_in_a_row:
-            status.level, status.message = DiagnosticStatus.WARN, "bus errors"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "ok"
+            level, message = DiagnosticStatus.WARN, "bus errors"
         values = {
             "loop_rate_hz": f"{self._loop_rate:.1f}",
             "failed_cycles": str(self.arm.failed_cycles),
             **{f"bus_errors/{k}": str(v) for k, v in self.arm.bus.errors.items()},
             **{
                 f"{reg}/{name}": str(v)
-                for reg, values in self.arm.health.items()
-                for name, v in values.items()
+                for reg, by_joint in self.arm.health.items()
+                for name, v in by_joint.items()
             },
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        self._diag_pub.publish(DiagnosticArray(header=self._stamp(), status=[status]))
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: {self.arm.profile.robot_type} bus",
+            message=message,
+            hardware_id=self.arm.bus.port_name,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._diag_pub.publish(DiagnosticArray(header=header, status=[status]))
 
-    def _stamp(self):
-        from std_msgs.msg import Header
-
-        return Header(stamp=self.get_clock().now().to_msg())
+    def _servo_faults(self) -> dict[str, int]:
+        """Joints whose error register (Feetech Status, Dynamixel Hardware_Error_Status) is set."""
+        assert self.arm is not None
+        register = "Status" if self.arm.bus.protocol == "feetech" else "Hardware_Error_Status"
+        return {name: value for name, value in self.arm.health.get(register, {}).items() if value}
 
 
 def main(args: list[str] | None = None) -> None:

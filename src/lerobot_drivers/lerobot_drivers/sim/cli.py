@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0)
     parser.add_argument("--hand-motion", action="store_true", help="torque-off joints move as if by hand")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--link", type=Path, help="also make the port reachable at this path (for launch files)"
+    )
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     bus = SimulatedBus(
@@ -126,12 +129,17 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.link is not None:
+        args.link.unlink(missing_ok=True)
+        args.link.symlink_to(bus.port)
     with bus:
         print(f"port: {bus.port}", flush=True)
         print(f"control: {control}", flush=True)
         stop.wait()
     server.close()
     control.unlink(missing_ok=True)
+    if args.link is not None:
+        args.link.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

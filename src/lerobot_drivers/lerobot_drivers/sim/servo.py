@@ -184,6 +184,8 @@ class SimServo:
         self.set("Moving", int(moving))
         if self.spec.protocol == "dynamixel":
             self.set("Hardware_Error_Status", self.hardware_error)
+        else:
+            self.set("Status", FT_OVERLOAD if self.hardware_error else 0)
 
     # --- faults and the outside world ----------------------------------------------------------
     def move_by_hand(self, present_position: float) -> None:
