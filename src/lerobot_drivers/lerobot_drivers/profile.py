@@ -29,6 +29,15 @@ class Joint:
 
 
 @dataclass(frozen=True)
+class CameraConfig:
+    name: str  # dataset feature observation.images.<name>
+    topic: str  # sensor_msgs/Image or CompressedImage
+    latency_s: float = 0.0  # how much later than the capture the header stamp is
+    width: int = 640
+    height: int = 480
+
+
+@dataclass(frozen=True)
 class BusConfig:
     protocol: str
     port: str
@@ -57,7 +66,7 @@ class RobotProfile:
     name: str
     robot_type: str
     robot_id: str
-    bus: BusConfig
+    bus: BusConfig | None  # None: a robot driven by other software (recording only)
     joints: tuple[Joint, ...]
     calibration: Path
     control: ControlConfig = field(default_factory=ControlConfig)
@@ -66,6 +75,8 @@ class RobotProfile:
     leader: bool = False
     # register values written at configure, torque off: {"all" | joint: {register: value}}
     servo_setup: dict[str, dict[str, int]] = field(default_factory=dict)
+    cameras: tuple[CameraConfig, ...] = ()
+    dataset: dict[str, Any] = field(default_factory=dict)  # read by lerobot_recorder
     source: Path | None = None
 
     @property
@@ -78,6 +89,10 @@ class RobotProfile:
         return {j.name: {**common, **self.servo_setup.get(j.name, {})} for j in self.joints}
 
     def motors(self) -> dict[str, Motor]:
+        if self.bus is None:
+            raise ProfileError(
+                f"profile {self.name} has no `bus`: it describes a robot this suite does not drive"
+            )
         return {j.name: Motor(j.id, j.model) for j in self.joints}
 
 
@@ -107,11 +122,11 @@ def load_profile(path: str | Path) -> RobotProfile:
         raise ProfileError(f"cannot read robot profile {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: a profile is a mapping, got {type(raw).__name__}")
-    for key in ("robot_type", "bus", "joints"):
+    for key in ("robot_type", "joints"):
         if key not in raw:
             raise ProfileError(f"{path}: missing required field `{key}`")
-    bus = _section(raw, "bus", BusConfig, str(path))
-    joints = tuple(_joint(entry, path, bus.protocol) for entry in raw["joints"])
+    bus = _section(raw, "bus", BusConfig, str(path)) if "bus" in raw else None
+    joints = tuple(_joint(entry, path, bus.protocol if bus else None) for entry in raw["joints"])
     names = [j.name for j in joints]
     ids = [j.id for j in joints]
     if len(set(names)) != len(names) or len(set(ids)) != len(ids):
@@ -130,7 +145,13 @@ def load_profile(path: str | Path) -> RobotProfile:
         raise ProfileError(
             f"{path}: control rate_hz, max_step_rad and command_timeout_s must be > 0: {control}"
         )
-    servo_setup = _servo_setup(raw.get("servo_setup") or {}, joints, path)
+    servo_setup = _servo_setup(raw.get("servo_setup") or {}, joints, path) if bus else {}
+    cameras = tuple(_camera(entry, path) for entry in raw.get("cameras") or ())
+    if len({c.name for c in cameras}) != len(cameras):
+        raise ProfileError(f"{path}: camera names must be unique")
+    dataset = raw.get("dataset") or {}
+    if not isinstance(dataset, dict):
+        raise ProfileError(f"{path}: `dataset` must be a mapping")
     return RobotProfile(
         name=path.stem,
         robot_type=str(raw["robot_type"]),
@@ -143,8 +164,25 @@ def load_profile(path: str | Path) -> RobotProfile:
         fps=int(raw.get("fps", 30)),
         leader=bool(raw.get("leader", False)),
         servo_setup=servo_setup,
+        cameras=cameras,
+        dataset=dataset,
         source=path,
     )
+
+
+def _camera(entry: Any, path: Path) -> CameraConfig:
+    if not isinstance(entry, dict) or not {"name", "topic"} <= set(entry):
+        raise ProfileError(f"{path}: each camera needs a name and a topic, got {entry!r}")
+    if "/" in str(entry["name"]) or "." in str(entry["name"]):
+        raise ProfileError(
+            f"{path}: camera name {entry['name']!r} may not contain '/' or '.' (it names a feature)"
+        )
+    known = set(CameraConfig.__dataclass_fields__)
+    if unknown := set(entry) - known:
+        raise ProfileError(
+            f"{path}: camera {entry['name']!r} has unknown field(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
+    return CameraConfig(**entry)
 
 
 def _servo_setup(raw: Any, joints: tuple[Joint, ...], path: Path) -> dict[str, dict[str, int]]:
@@ -166,7 +204,14 @@ def _servo_setup(raw: Any, joints: tuple[Joint, ...], path: Path) -> dict[str, d
     return setup
 
 
-def _joint(entry: Any, path: Path, protocol: str) -> Joint:
+def _joint(entry: Any, path: Path, protocol: str | None) -> Joint:
+    if protocol is None:  # no bus: joints are names (and optionally a norm_mode) only
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ProfileError(f"{path}: each joint needs a name, got {entry!r}")
+        entry = {"id": 0, "model": "", **entry}
+        return Joint(
+            str(entry["name"]), 0, "", NormMode(entry.get("norm_mode", NormMode.RANGE_M100_100.value))
+        )
     if not isinstance(entry, dict) or not {"name", "id", "model"} <= set(entry):
         raise ProfileError(f"{path}: each joint needs name, id and model, got {entry!r}")
     if entry["model"] not in MODELS:
