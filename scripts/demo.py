@@ -86,10 +86,7 @@ def main() -> int:
         code = node.wait(15)
         torque = sim_command(control, {})["torque"]
         off = all(v == 0 for v in torque.values())
-        print(
-            f"  4. driver stopped with Ctrl-C (exit {code}); "
-            f"torque off on all servos: {'yes' if off else 'NO'}"
-        )
+        print(f"  4. driver stopped with Ctrl-C (exit {code}); torque off on all servos: {'yes' if off else 'NO'}")
         ok = refused and off and code == 0 and result["error"] < 0.03
     finally:
         for process in (node, sim):

@@ -16,9 +16,7 @@ import numpy
 
 # /opt/python/cp311-cp311/include/python3.11 and .../site-packages/numpy/_core/include
 PYTHON_INCLUDE = re.compile(r"/opt/python/cp3\d+-cp3\d+t?/include/python3\.\d+t?")
-NUMPY_INCLUDE = re.compile(
-    r"/opt/python/cp3\d+-cp3\d+t?/lib/python3\.\d+t?/site-packages/numpy/(?:_core|core)/include"
-)
+NUMPY_INCLUDE = re.compile(r"/opt/python/cp3\d+-cp3\d+t?/lib/python3\.\d+t?/site-packages/numpy/(?:_core|core)/include")
 
 
 def fix(prefix: Path) -> int:

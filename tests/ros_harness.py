@@ -266,9 +266,7 @@ class MessageLog:
         with self._lock:
             return list(self.messages)
 
-    def wait_for(
-        self, count: int = 1, timeout: float = 20.0, where: Callable[[Any], bool] | None = None
-    ) -> list[Any]:
+    def wait_for(self, count: int = 1, timeout: float = 20.0, where: Callable[[Any], bool] | None = None) -> list[Any]:
         def matching() -> list[Any]:
             found = [m for m in self.snapshot() if where is None or where(m)]
             return found if len(found) >= count else []

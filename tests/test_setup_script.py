@@ -58,7 +58,5 @@ def test_rerun_with_nothing_changed_is_a_no_op():
 
 
 def test_venv_imports_rclpy_messages_and_packages():
-    code = (
-        "import rclpy, lerobot_msgs.msg, lerobot_msgs.srv, lerobot_drivers, lerobot_recorder, lerobot_policy"
-    )
+    code = "import rclpy, lerobot_msgs.msg, lerobot_msgs.srv, lerobot_drivers, lerobot_recorder, lerobot_policy"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

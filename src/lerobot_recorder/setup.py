@@ -19,10 +19,13 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     description=(
-        "ROS 2 bags (mcap, sqlite3) to LeRobotDataset v3, a dataset reader and validator, and a "
-        "live episode recorder."
+        "ROS 2 bags (mcap, sqlite3) to LeRobotDataset v3, a dataset reader and validator, and a live episode recorder."
     ),
     license="Apache-2.0",
     python_requires=">=3.10",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "lerobot_bag_to_dataset = lerobot_recorder.cli:main",
+        ]
+    },
 )

@@ -93,9 +93,7 @@ def test_calibration_mismatch_is_refused_then_written_on_request(profile, sim):
         arm.connect()
     assert not arm.bus.is_connected
     arm.connect(write_calibration=True)
-    assert (
-        sim.servo(3).get("Homing_Offset") == load_calibration(profile.calibration)["elbow_flex"].homing_offset
-    )
+    assert sim.servo(3).get("Homing_Offset") == load_calibration(profile.calibration)["elbow_flex"].homing_offset
     arm.disconnect()
 
 

@@ -24,9 +24,7 @@ PROFILES = {"feetech": "so101_follower_sim.yaml", "dynamixel": "koch_follower_si
 
 
 def start_arm(testbed: RosTestbed, profile: str, *sim_args: str):
-    sim = testbed.start(
-        "sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", profile, *sim_args]
-    )
+    sim = testbed.start("sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", profile, *sim_args])
     port = sim.wait_for_output(r"port: (\S+)").group(1)
     control = sim.wait_for_output(r"control: (\S+)").group(1)
     node = testbed.start(
@@ -89,9 +87,7 @@ def test_lifecycle_commands_safety_and_shutdown(ros_testbed, ros_probe, protocol
     assert states.snapshot()[-1].position == pytest.approx(held, abs=1e-3)
 
     assert node.stop() == 0
-    assert all(v == 0 for v in send_command(control, {})["torque"].values()), (
-        "torque must be off after Ctrl-C"
-    )
+    assert all(v == 0 for v in send_command(control, {})["torque"].values()), "torque must be off after Ctrl-C"
 
 
 def publish_rate(states, seconds: float = 1.5) -> float:
@@ -135,9 +131,7 @@ def test_silent_servo_gives_error_diagnostic_and_recovers(ros_testbed, ros_probe
 def test_missing_calibration_never_torques_on(ros_testbed, ros_probe, tmp_path):
     profile = (ROOT / "config" / "so101_follower_sim.yaml").read_text()
     bad = tmp_path / "no_cal.yaml"
-    bad.write_text(
-        profile.replace("calibration: calibration/so101_sim.json", f"calibration: {tmp_path}/none.json")
-    )
+    bad.write_text(profile.replace("calibration: calibration/so101_sim.json", f"calibration: {tmp_path}/none.json"))
     _sim, node, control = start_arm(ros_testbed, str(bad))
     assert not transition(ros_probe, Transition.TRANSITION_CONFIGURE)
     node.wait_for_output(r"none.json does not exist: calibrate the arm")

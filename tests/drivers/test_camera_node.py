@@ -63,9 +63,7 @@ def test_video_file_camera_plays_the_file(ros_testbed, ros_probe, tmp_path):
             frame = av.VideoFrame.from_ndarray(synthetic_frame(index, 128, 96), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    start_camera(
-        ros_testbed, "source:=file", f"file:={path}", "width:=128", "height:=96", "publish_compressed:=false"
-    )
+    start_camera(ros_testbed, "source:=file", f"file:={path}", "width:=128", "height:=96", "publish_compressed:=false")
     raw = ros_probe.collect(Image, "/camera/image_raw", qos_profile_sensor_data)
     activate(ros_probe)
     frames = raw.wait_for(25, timeout=20)

@@ -18,9 +18,7 @@ LEADER, FOLLOWER = ROOT / "config" / "so101_leader_sim.yaml", ROOT / "config" / 
 
 def teleop_map() -> TeleopMap:
     leader, follower = load_profile(LEADER), load_profile(FOLLOWER)
-    return TeleopMap(
-        leader, load_calibration(leader.calibration), follower, load_calibration(follower.calibration)
-    )
+    return TeleopMap(leader, load_calibration(leader.calibration), follower, load_calibration(follower.calibration))
 
 
 def test_mapping_keeps_the_fraction_of_the_range():
@@ -64,9 +62,7 @@ def test_follower_follows_the_leader(ros_testbed, ros_probe):
                    "-p", f"profile:={LEADER}", "-p", f"port:={leader_port}", "-p", "autostart:=true",
                    "-p", f"follower_profile:={FOLLOWER}")  # fmt: skip
     leader.wait_for_output("teleoperating so101_follower")
-    assert all(v == 0 for v in send_command(leader_control, {})["torque"].values()), (
-        "leader torque must stay off"
-    )
+    assert all(v == 0 for v in send_command(leader_control, {})["torque"].values()), "leader torque must stay off"
 
     # a person moves the leader's shoulder_pan and elbow
     send_command(leader_control, {"move": {"1": 2700, "3": 1500}})

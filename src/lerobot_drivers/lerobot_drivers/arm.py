@@ -62,9 +62,7 @@ class Arm:
         self.calibration = load_calibration(self.profile.calibration)
         missing = [n for n in self.names if n not in self.calibration]
         if missing:
-            raise CalibrationError(
-                f"{self.profile.calibration} has no entry for {missing}: calibrate those joints"
-            )
+            raise CalibrationError(f"{self.profile.calibration} has no entry for {missing}: calibrate those joints")
         self.bus.connect()
         try:
             self.bus.verify()
@@ -81,8 +79,7 @@ class Arm:
         wrong = {
             n: (offsets[n], self.calibration[n].homing_offset)
             for n in self.names
-            if offsets[n] != self.calibration[n].homing_offset
-            or self.calibration[n].id != self.bus.motors[n].id
+            if offsets[n] != self.calibration[n].homing_offset or self.calibration[n].id != self.bus.motors[n].id
         }
         if not wrong:
             return
@@ -147,9 +144,7 @@ class Arm:
 
     def command_vector(self, values: list[float], now: float | None = None) -> None:
         if len(values) != len(self.names):
-            raise CommandError(
-                f"expected {len(self.names)} values in joint order {self.names}, got {len(values)}"
-            )
+            raise CommandError(f"expected {len(self.names)} values in joint order {self.names}, got {len(values)}")
         self.command(dict(zip(self.names, values, strict=True)), now)
 
     def command_is_stale(self, now: float | None = None) -> bool:
@@ -165,15 +160,12 @@ class Arm:
             stamp=time.time(),
             positions={n: to_radians(raw_positions[n], self.calibration[n]) for n in self.names},
             velocities={
-                n: raw_velocities[n] * step * (-1 if self.calibration[n].drive_mode else 1)
-                for n in self.names
+                n: raw_velocities[n] * step * (-1 if self.calibration[n].drive_mode else 1) for n in self.names
             },
         )
 
     def _write_goal(self) -> None:
-        self.bus.sync_write(
-            "Goal_Position", {n: from_radians(self.goal[n], self.calibration[n]) for n in self.names}
-        )
+        self.bus.sync_write("Goal_Position", {n: from_radians(self.goal[n], self.calibration[n]) for n in self.names})
 
     def cycle(self, now: float | None = None) -> ArmState | None:
         """Move the goals toward the target (bounded per cycle), write them, read the state.

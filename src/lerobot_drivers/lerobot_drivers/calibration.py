@@ -63,9 +63,7 @@ def load_calibration(path: Path) -> dict[str, MotorCalibration]:
     for name, entry in raw.items():
         missing = [f for f in FIELDS if not isinstance(entry, dict) or f not in entry]
         if missing:
-            raise CalibrationError(
-                f"{path}: motor {name!r} lacks {missing}; LeRobot files have {list(FIELDS)}"
-            )
+            raise CalibrationError(f"{path}: motor {name!r} lacks {missing}; LeRobot files have {list(FIELDS)}")
         try:
             values = {f: int(entry[f]) for f in FIELDS}
         except (TypeError, ValueError):

@@ -154,9 +154,7 @@ class DeviceSource(FrameSource):
         got = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         if got != (self.width, self.height):
             capture.release()
-            raise CameraError(
-                f"camera {self.device!r} gives {got[0]}x{got[1]}, not {self.width}x{self.height}"
-            )
+            raise CameraError(f"camera {self.device!r} gives {got[0]}x{got[1]}, not {self.width}x{self.height}")
         self._capture = capture
 
     def read(self) -> np.ndarray:

@@ -34,9 +34,7 @@ ENCODINGS: dict[str, tuple[int, np.dtype]] = {
 def image_to_array(msg: Any) -> np.ndarray:
     """Image -> (H, W, C) array in the message's own channel order and dtype."""
     if msg.encoding not in ENCODINGS:
-        raise ImageEncodingError(
-            f"image encoding {msg.encoding!r} is not supported; supported: {sorted(ENCODINGS)}"
-        )
+        raise ImageEncodingError(f"image encoding {msg.encoding!r} is not supported; supported: {sorted(ENCODINGS)}")
     channels, dtype = ENCODINGS[msg.encoding]
     dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     row_bytes = msg.width * channels * dtype.itemsize
@@ -70,9 +68,7 @@ def fill_image(msg: Any, array: np.ndarray, encoding: str = "rgb8") -> Any:
     if array.ndim == 2:
         array = array[..., None]
     if array.shape[2] != channels or array.dtype != dtype:
-        raise ImageEncodingError(
-            f"{encoding} needs {channels} channel(s) of {dtype}, got {array.shape} {array.dtype}"
-        )
+        raise ImageEncodingError(f"{encoding} needs {channels} channel(s) of {dtype}, got {array.shape} {array.dtype}")
     msg.height, msg.width = array.shape[:2]
     msg.encoding = encoding
     msg.is_bigendian = 0

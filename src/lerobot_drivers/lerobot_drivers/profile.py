@@ -90,9 +90,7 @@ class RobotProfile:
 
     def motors(self) -> dict[str, Motor]:
         if self.bus is None:
-            raise ProfileError(
-                f"profile {self.name} has no `bus`: it describes a robot this suite does not drive"
-            )
+            raise ProfileError(f"profile {self.name} has no `bus`: it describes a robot this suite does not drive")
         return {j.name: Motor(j.id, j.model) for j in self.joints}
 
 
@@ -115,9 +113,7 @@ def load_profile(path: str | Path) -> RobotProfile:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ProfileError(
-            f"robot profile {path} does not exist; the suite's profiles are in config/"
-        ) from None
+        raise ProfileError(f"robot profile {path} does not exist; the suite's profiles are in config/") from None
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(f"cannot read robot profile {path}: {exc}") from None
     if not isinstance(raw, dict):
@@ -142,9 +138,7 @@ def load_profile(path: str | Path) -> RobotProfile:
             calibration_path = path.parent / calibration_path
     control = _section(raw, "control", ControlConfig, str(path))
     if control.rate_hz <= 0 or control.max_step_rad <= 0 or control.command_timeout_s <= 0:
-        raise ProfileError(
-            f"{path}: control rate_hz, max_step_rad and command_timeout_s must be > 0: {control}"
-        )
+        raise ProfileError(f"{path}: control rate_hz, max_step_rad and command_timeout_s must be > 0: {control}")
     servo_setup = _servo_setup(raw.get("servo_setup") or {}, joints, path) if bus else {}
     cameras = tuple(_camera(entry, path) for entry in raw.get("cameras") or ())
     if len({c.name for c in cameras}) != len(cameras):
@@ -174,9 +168,7 @@ def _camera(entry: Any, path: Path) -> CameraConfig:
     if not isinstance(entry, dict) or not {"name", "topic"} <= set(entry):
         raise ProfileError(f"{path}: each camera needs a name and a topic, got {entry!r}")
     if "/" in str(entry["name"]) or "." in str(entry["name"]):
-        raise ProfileError(
-            f"{path}: camera name {entry['name']!r} may not contain '/' or '.' (it names a feature)"
-        )
+        raise ProfileError(f"{path}: camera name {entry['name']!r} may not contain '/' or '.' (it names a feature)")
     known = set(CameraConfig.__dataclass_fields__)
     if unknown := set(entry) - known:
         raise ProfileError(
@@ -209,9 +201,7 @@ def _joint(entry: Any, path: Path, protocol: str | None) -> Joint:
         if not isinstance(entry, dict) or "name" not in entry:
             raise ProfileError(f"{path}: each joint needs a name, got {entry!r}")
         entry = {"id": 0, "model": "", **entry}
-        return Joint(
-            str(entry["name"]), 0, "", NormMode(entry.get("norm_mode", NormMode.RANGE_M100_100.value))
-        )
+        return Joint(str(entry["name"]), 0, "", NormMode(entry.get("norm_mode", NormMode.RANGE_M100_100.value)))
     if not isinstance(entry, dict) or not {"name", "id", "model"} <= set(entry):
         raise ProfileError(f"{path}: each joint needs name, id and model, got {entry!r}")
     if entry["model"] not in MODELS:
@@ -226,6 +216,4 @@ def _joint(entry: Any, path: Path, protocol: str | None) -> Joint:
         raise ProfileError(
             f"{path}: joint {entry['name']!r} norm_mode must be one of {[m.value for m in NormMode]}"
         ) from None
-    return Joint(
-        str(entry["name"]), int(entry["id"]), str(entry["model"]), mode, bool(entry.get("full_turn", False))
-    )
+    return Joint(str(entry["name"]), int(entry["id"]), str(entry["model"]), mode, bool(entry.get("full_turn", False)))

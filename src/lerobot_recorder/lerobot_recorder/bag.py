@@ -115,9 +115,7 @@ class Bag:
             try:
                 defined.update(connection_types(connection))
             except Exception as exc:  # rosbags' parsers raise assorted errors on odd definitions
-                self.unreadable[connection.topic] = (
-                    f"its {connection.msgtype} definition does not parse ({exc})"
-                )
+                self.unreadable[connection.topic] = f"its {connection.msgtype} definition does not parse ({exc})"
         standard = suite_typestore()
         self.typestore = get_typestore(Stores.EMPTY)
         self.typestore.register({k: v for k, v in standard.fielddefs.items() if k not in defined} | defined)
@@ -152,9 +150,7 @@ class Bag:
             data = self._decode(connection, log_time, raw) if deserialize else raw
             yield Message(connection.topic, connection.msgtype, log_time, data)
 
-    def _stream(
-        self, reader: Reader, connections: list[Connection]
-    ) -> Iterator[tuple[Connection, int, bytes]]:
+    def _stream(self, reader: Reader, connections: list[Connection]) -> Iterator[tuple[Connection, int, bytes]]:
         if not connections:
             return
         try:

@@ -74,9 +74,7 @@ def aggregate(per_episode: list[Stats]) -> Stats:
     weights = counts.reshape(shape)
     means = np.stack([s["mean"] for s in per_episode])
     mean = (means * weights).sum(axis=0) / total
-    variance = ((np.stack([s["std"] for s in per_episode]) ** 2 + (means - mean) ** 2) * weights).sum(
-        axis=0
-    ) / total
+    variance = ((np.stack([s["std"] for s in per_episode]) ** 2 + (means - mean) ** 2) * weights).sum(axis=0) / total
     result = {
         "min": np.min(np.stack([s["min"] for s in per_episode]), axis=0),
         "max": np.max(np.stack([s["max"] for s in per_episode]), axis=0),

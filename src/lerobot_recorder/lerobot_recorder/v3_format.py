@@ -73,6 +73,4 @@ def arrow_type(feature: dict[str, Any]) -> pa.DataType:
 
 def data_schema(features: dict[str, dict[str, Any]]) -> pa.Schema:
     """Every non-video feature, in features order (LeRobot puts the defaults last)."""
-    return pa.schema(
-        [(name, arrow_type(f)) for name, f in features.items() if f["dtype"] not in ("video", "image")]
-    )
+    return pa.schema([(name, arrow_type(f)) for name, f in features.items() if f["dtype"] not in ("video", "image")])

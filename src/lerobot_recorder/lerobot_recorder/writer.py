@@ -123,31 +123,23 @@ class DatasetWriter:
         if self.root.exists():
             if not (self.root / fmt.INFO_PATH).exists():
                 shutil.rmtree(self.stage)
-                raise DatasetError(
-                    f"{self.root} exists and is not a LeRobot dataset: choose another output folder"
-                )
+                raise DatasetError(f"{self.root} exists and is not a LeRobot dataset: choose another output folder")
             self._load_previous()
             hard_link_tree(self.root, self.stage)
 
     def _load_previous(self) -> None:
         info = json.loads((self.root / fmt.INFO_PATH).read_text())
         if info.get("codebase_version") != fmt.CODEBASE_VERSION:
-            raise DatasetError(
-                f"{self.root} is a {info.get('codebase_version')} dataset; only v3.0 can be appended to"
-            )
+            raise DatasetError(f"{self.root} is a {info.get('codebase_version')} dataset; only v3.0 can be appended to")
         if info["fps"] != self.fps:
-            raise DatasetError(
-                f"{self.root} is at {info['fps']} fps, this conversion at {self.fps}: they cannot mix"
-            )
+            raise DatasetError(f"{self.root} is at {info['fps']} fps, this conversion at {self.fps}: they cannot mix")
         theirs = {k: (v["dtype"], list(v["shape"]), v.get("names")) for k, v in info["features"].items()}
         ours = {k: (v["dtype"], list(v["shape"]), v.get("names")) for k, v in self.features.items()}
         if theirs != ours:
             diff = sorted(set(theirs.items()) ^ set(ours.items()), key=str)
             raise DatasetError(f"{self.root} has other features than this conversion; differences: {diff}")
         tasks = pd.read_parquet(self.root / fmt.TASKS_PATH)
-        self.tasks = {
-            str(task): int(index) for task, index in zip(tasks.index, tasks["task_index"], strict=True)
-        }
+        self.tasks = {str(task): int(index) for task, index in zip(tasks.index, tasks["task_index"], strict=True)}
         files = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))
         self.episodes = pq.read_table(files).to_pylist() if files else []
         self._previous_stats = stats_lib.from_json(json.loads((self.root / fmt.STATS_PATH).read_text()))
@@ -208,11 +200,7 @@ class DatasetWriter:
             row.update(meta)
             stats[key] = image_stats
         row.update(
-            {
-                f"stats/{feature}/{k}": np.asarray(v).tolist()
-                for feature, s in stats.items()
-                for k, v in s.items()
-            }
+            {f"stats/{feature}/{k}": np.asarray(v).tolist() for feature, s in stats.items() for k, v in s.items()}
         )
         row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
         self.episodes.append(row)
@@ -242,9 +230,7 @@ class DatasetWriter:
         writer.write_table(table, row_group_size=len(table))  # one row group per episode
         return {"data/chunk_index": chunk, "data/file_index": file}
 
-    def _encode(
-        self, key: str, frames: Iterable[np.ndarray], n: int
-    ) -> tuple[dict[str, Any], stats_lib.Stats]:
+    def _encode(self, key: str, frames: Iterable[np.ndarray], n: int) -> tuple[dict[str, Any], stats_lib.Stats]:
         height, width, _ = self.features[key]["shape"]
         current = self._videos.get(key)
         if current is not None and current[0].size_mb() >= self.video_mb:
@@ -252,9 +238,7 @@ class DatasetWriter:
             current = None
         if current is None:
             chunk, file = self._video_next[key]
-            path = write_fresh(
-                self.stage / fmt.VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-            )
+            path = write_fresh(self.stage / fmt.VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file))
             current = (VideoFileWriter(path, width, height, self.fps, self.codec), chunk, file)
             self._videos[key] = current
             self._video_next[key] = fmt.next_file(chunk, file)
@@ -310,15 +294,11 @@ class DatasetWriter:
         )
         tasks.to_parquet(write_fresh(self.stage / fmt.TASKS_PATH))
         previous = self._previous_stats or {}
-        per_feature = {
-            feature: stats_lib.aggregate(
-                [previous[feature]] * (feature in previous) + [s[feature] for s in self.episode_stats]
-            )
-            for feature in self.episode_stats[0]
-        }
-        write_fresh(self.stage / fmt.STATS_PATH).write_text(
-            json.dumps(stats_lib.to_json(per_feature), indent=4)
-        )
+        per_feature = {}
+        for feature in self.episode_stats[0]:
+            earlier = [previous[feature]] if feature in previous else []
+            per_feature[feature] = stats_lib.aggregate(earlier + [s[feature] for s in self.episode_stats])
+        write_fresh(self.stage / fmt.STATS_PATH).write_text(json.dumps(stats_lib.to_json(per_feature), indent=4))
         info = {
             "codebase_version": fmt.CODEBASE_VERSION,
             "robot_type": self.robot_type,

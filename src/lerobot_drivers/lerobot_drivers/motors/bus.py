@@ -192,9 +192,7 @@ class MotorBus:
             self._port.closePort()
             self._port = self._handler = None
         if failed:
-            raise BusError(
-                f"could not turn torque off on {failed} before closing {self.port_name}: cut power to them"
-            )
+            raise BusError(f"could not turn torque off on {failed} before closing {self.port_name}: cut power to them")
 
     def __enter__(self) -> MotorBus:
         self.connect()
@@ -331,9 +329,7 @@ class MotorBus:
             group.addParam(self._id(name), list(spec.encode(register, value).to_bytes(reg.size, "little")))
         self._transact(f"sync write of {register}", lambda: (None, group.txPacket(), 0))
 
-    def set_torque(
-        self, enabled: bool, motors: Iterable[str] | None = None, retries: int | None = None
-    ) -> None:
+    def set_torque(self, enabled: bool, motors: Iterable[str] | None = None, retries: int | None = None) -> None:
         for name in self.motors if motors is None else motors:
             self.write("Torque_Enable", name, int(enabled), retries)
 
@@ -367,8 +363,7 @@ class MotorBus:
                 problems.append(f"{name} (id {motor.id}) does not answer")
             elif number != motor.spec.number:
                 problems.append(
-                    f"{name} (id {motor.id}) is model {number}, "
-                    f"the profile says {motor.model} ({motor.spec.number})"
+                    f"{name} (id {motor.id}) is model {number}, the profile says {motor.model} ({motor.spec.number})"
                 )
         if problems:
             raise MotorMismatchError(

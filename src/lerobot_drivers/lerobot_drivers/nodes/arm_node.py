@@ -33,13 +33,9 @@ class ArmNode(LifecycleNode):
         super().__init__(node_name)
         describe = lambda text: ParameterDescriptor(description=text)  # noqa: E731
         self.declare_parameter("profile", "", describe("robot profile YAML (config/*.yaml)"))
-        self.declare_parameter(
-            "port", "", describe("serial port; overrides the profile's (e.g. the simulator's pty)")
-        )
+        self.declare_parameter("port", "", describe("serial port; overrides the profile's (e.g. the simulator's pty)"))
         self.declare_parameter("rate_hz", 0.0, describe("control and publish rate; 0 = the profile's"))
-        self.declare_parameter(
-            "write_calibration", False, describe("write the calibration file to the servos")
-        )
+        self.declare_parameter("write_calibration", False, describe("write the calibration file to the servos"))
         self.declare_parameter("autostart", False, describe("configure and activate at start-up"))
         self.arm: Arm | None = None
         self._timer = None
@@ -72,9 +68,7 @@ class ArmNode(LifecycleNode):
         command_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         if not profile.leader:
             self._subs = [
-                self.create_subscription(
-                    JointState, topics.joint_commands, self._on_joint_state, command_qos
-                ),
+                self.create_subscription(JointState, topics.joint_commands, self._on_joint_state, command_qos),
                 self.create_subscription(
                     Float64MultiArray, f"{topics.joint_commands}/array", self._on_array, command_qos
                 ),
@@ -100,9 +94,7 @@ class ArmNode(LifecycleNode):
         rate = self.get_parameter("rate_hz").value or self.arm.profile.control.rate_hz
         self._timer = self.create_timer(1.0 / rate, self._cycle)
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(
-            f"active at {rate:.0f} Hz, torque {'on' if self.arm.torque_on else 'off (leader)'}"
-        )
+        self.get_logger().info(f"active at {rate:.0f} Hz, torque {'on' if self.arm.torque_on else 'off (leader)'}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -155,9 +147,7 @@ class ArmNode(LifecycleNode):
 
     def _on_joint_state(self, msg: JointState) -> None:
         if len(msg.name) != len(msg.position):
-            self.get_logger().warning(
-                "command JointState needs one position per name", throttle_duration_sec=1.0
-            )
+            self.get_logger().warning("command JointState needs one position per name", throttle_duration_sec=1.0)
             return
         self._apply(lambda: self.arm.command(dict(zip(msg.name, msg.position, strict=True))))
 
@@ -183,9 +173,7 @@ class ArmNode(LifecycleNode):
             if self._failed_in_a_row == FAULT_AFTER_FAILED_CYCLES:
                 self.arm.target = dict(self.arm.goal)  # hold: act on nothing until the bus is back
                 self._silent = [n for n, m in self.arm.bus.motors.items() if self.arm.bus.ping(m.id) is None]
-                self.get_logger().error(
-                    f"bus fault: holding position; not answering: {self._silent or 'none'}"
-                )
+                self.get_logger().error(f"bus fault: holding position; not answering: {self._silent or 'none'}")
             return
         if self._silent:
             self.get_logger().info(f"bus recovered ({self._silent} answer again)")
@@ -220,11 +208,7 @@ class ArmNode(LifecycleNode):
             "loop_rate_hz": f"{self._loop_rate:.1f}",
             "failed_cycles": str(self.arm.failed_cycles),
             **{f"bus_errors/{k}": str(v) for k, v in self.arm.bus.errors.items()},
-            **{
-                f"{reg}/{name}": str(v)
-                for reg, by_joint in self.arm.health.items()
-                for name, v in by_joint.items()
-            },
+            **{f"{reg}/{name}": str(v) for reg, by_joint in self.arm.health.items() for name, v in by_joint.items()},
         }
         status = DiagnosticStatus(
             level=level,

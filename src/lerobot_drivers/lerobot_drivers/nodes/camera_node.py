@@ -148,9 +148,7 @@ class CameraNode(LifecycleNode):
             level=level,
             name=f"{self.get_name()}: {self._param('camera_name')}",
             message="ok" if level == DiagnosticStatus.OK else "below the configured rate",
-            hardware_id=str(
-                self._param("device") if self._param("source") == "device" else self._param("source")
-            ),
+            hardware_id=str(self._param("device") if self._param("source") == "device" else self._param("source")),
             values=[
                 KeyValue(key="rate_hz", value=f"{rate:.1f}"),
                 KeyValue(key="frames", value=str(loop.captured)),

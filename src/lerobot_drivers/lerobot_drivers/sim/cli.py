@@ -103,17 +103,13 @@ def send_command(control: str | Path, command: dict[str, Any]) -> dict[str, Any]
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", required=True, help="robot profile YAML (config/*.yaml)")
-    parser.add_argument(
-        "--emulate-wire", action="store_true", help="serial line timing at the profile's baud"
-    )
+    parser.add_argument("--emulate-wire", action="store_true", help="serial line timing at the profile's baud")
     parser.add_argument("--usb-latency-ms", type=float, default=0.0)
     parser.add_argument("--corrupt-rate", type=float, default=0.0)
     parser.add_argument("--drop-rate", type=float, default=0.0)
     parser.add_argument("--hand-motion", action="store_true", help="torque-off joints move as if by hand")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--link", type=Path, help="also make the port reachable at this path (for launch files)"
-    )
+    parser.add_argument("--link", type=Path, help="also make the port reachable at this path (for launch files)")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     bus = SimulatedBus(

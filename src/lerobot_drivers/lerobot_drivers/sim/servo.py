@@ -13,9 +13,7 @@ import time
 from lerobot_drivers.motors.tables import ModelSpec
 
 # Dynamixel status error codes (ERR bits 0-6) and the hardware alert flag (bit 7).
-DXL_RESULT_FAIL, DXL_INSTRUCTION, DXL_CRC, DXL_DATA_RANGE, DXL_DATA_LENGTH, DXL_DATA_LIMIT, DXL_ACCESS = (
-    range(1, 8)
-)
+DXL_RESULT_FAIL, DXL_INSTRUCTION, DXL_CRC, DXL_DATA_RANGE, DXL_DATA_LENGTH, DXL_DATA_LIMIT, DXL_ACCESS = range(1, 8)
 DXL_ALERT = 0x80
 DXL_HW_OVERLOAD = 0x20
 # Feetech status error bits.
@@ -32,9 +30,7 @@ class SimServo:
         self.velocity = 0.0  # steps/s
         self.hardware_error = 0
         self._last_update = time.monotonic()
-        self._read_only = {
-            name for name in spec.registers if any(name.startswith(p) for p in READ_ONLY_PREFIXES)
-        }
+        self._read_only = {name for name in spec.registers if any(name.startswith(p) for p in READ_ONLY_PREFIXES)}
         for name, value in spec.defaults.items():
             self.set(name, value)
         self.set("Model_Number", spec.number)
@@ -84,11 +80,7 @@ class SimServo:
             return DXL_ACCESS
         if self.torque_enabled and any(regs[name].eeprom for name in touched):
             return DXL_ACCESS  # EEPROM is locked while torque is on
-        if (
-            "Torque_Enable" in touched
-            and self.hardware_error
-            and data[regs["Torque_Enable"].address - address]
-        ):
+        if "Torque_Enable" in touched and self.hardware_error and data[regs["Torque_Enable"].address - address]:
             return DXL_RESULT_FAIL  # torque stays off until REBOOT
         goal = regs["Goal_Position"]
         if "Goal_Position" in touched and self.get("Operating_Mode") == 3 and address == goal.address:
@@ -129,11 +121,7 @@ class SimServo:
             limit = abs(self.get("Goal_Velocity"))
             return float(limit) if limit else self.spec.max_speed
         profile = self.get("Profile_Velocity")  # 0.229 rev/min per unit, 0 = no limit
-        return (
-            min(profile * 0.229 / 60 * self.spec.resolution, self.spec.max_speed)
-            if profile
-            else self.spec.max_speed
-        )
+        return min(profile * 0.229 / 60 * self.spec.resolution, self.spec.max_speed) if profile else self.spec.max_speed
 
     def _acceleration_limit(self) -> float:
         if self.spec.protocol == "feetech":
@@ -178,9 +166,7 @@ class SimServo:
         self.set("Present_Position", self.present_position())
         vmax = (1 << 15) - 1
         self.set("Present_Velocity", max(-vmax, min(vmax, round(self.velocity))))
-        moving = abs(self.velocity) > 1e-3 or (
-            self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5
-        )
+        moving = abs(self.velocity) > 1e-3 or (self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5)
         self.set("Moving", int(moving))
         if self.spec.protocol == "dynamixel":
             self.set("Hardware_Error_Status", self.hardware_error)
@@ -191,9 +177,7 @@ class SimServo:
     def move_by_hand(self, present_position: float) -> None:
         """Put the shaft where the host would then read `present_position` (torque off)."""
         offset = self.get("Homing_Offset")
-        self.actual = (
-            present_position + offset if self.spec.protocol == "feetech" else present_position - offset
-        )
+        self.actual = present_position + offset if self.spec.protocol == "feetech" else present_position - offset
         self._publish_state()
 
     def raise_hardware_error(self, bits: int = DXL_HW_OVERLOAD) -> None:

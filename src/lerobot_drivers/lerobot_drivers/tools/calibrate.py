@@ -36,9 +36,7 @@ def half_turn_offsets(bus: MotorBus, profile: RobotProfile) -> dict[str, int]:
     return {name: sign * (position - HALF_TURN) for name, position in positions.items()}
 
 
-def record_ranges(
-    bus: MotorBus, profile: RobotProfile, done: Callable[[], bool]
-) -> dict[str, tuple[int, int]]:
+def record_ranges(bus: MotorBus, profile: RobotProfile, done: Callable[[], bool]) -> dict[str, tuple[int, int]]:
     moving = [j.name for j in profile.joints if not j.full_turn]
     first = bus.sync_read("Present_Position", moving)
     lows, highs = dict(first), dict(first)
@@ -47,9 +45,7 @@ def record_ranges(
             lows[name], highs[name] = min(lows[name], position), max(highs[name], position)
     still = [name for name in moving if lows[name] == highs[name]]
     if still:
-        raise CalibrationError(
-            f"joints {still} did not move during range recording: move each through its range"
-        )
+        raise CalibrationError(f"joints {still} did not move during range recording: move each through its range")
     ranges = {name: (lows[name], highs[name]) for name in moving}
     ranges.update({j.name: FULL_RANGE for j in profile.joints if j.full_turn})
     return ranges

@@ -31,9 +31,7 @@ def setup(profile_path: str, port: str | None, joints: list[str] | None, confirm
     names = joints or [j.name for j in reversed(profile.joints)]  # LeRobot's order: gripper first
     unknown = set(names) - set(profile.joint_names)
     if unknown:
-        raise MotorMismatchError(
-            f"no joints {sorted(unknown)} in {profile_path}; joints: {profile.joint_names}"
-        )
+        raise MotorMismatchError(f"no joints {sorted(unknown)} in {profile_path}; joints: {profile.joint_names}")
     bus = MotorBus(
         port or profile.bus.port,
         profile.motors(),

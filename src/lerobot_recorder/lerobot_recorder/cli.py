@@ -1,0 +1,86 @@
+"""`lerobot_bag_to_dataset`: convert ROS 2 bags into a LeRobotDataset v3 (new, or appended to).
+
+lerobot_bag_to_dataset --profile config/so101_follower.yaml --out datasets/pick bags/ep_000 bags/ep_001
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from lerobot_drivers.errors import ProfileError
+from lerobot_drivers.profile import load_profile
+from lerobot_recorder.convert import Progress, convert
+from lerobot_recorder.errors import RecorderError
+from lerobot_recorder.spec import DatasetSpec
+from lerobot_recorder.video import CODECS
+
+
+class BarProgress(Progress):
+    def __init__(self, bags: int) -> None:
+        self.bags = tqdm(total=bags, desc="bags", unit="bag", position=0)
+        self.frames: tqdm | None = None
+        self._last_bag: Path | None = None
+
+    def episode_started(self, bag: Path, frames: int) -> None:
+        if self._last_bag is not None and bag != self._last_bag:
+            self.bags.update(1)
+        self._last_bag = bag
+        self.frames = tqdm(total=frames, desc=f"episode from {bag.name}", unit="frame", position=1, leave=False)
+
+    def frames_done(self, count: int) -> None:
+        if self.frames is not None:
+            self.frames.update(count)
+
+    def episode_done(self, report: dict[str, Any]) -> None:
+        if self.frames is not None:
+            self.frames.close()
+        worst = max(report["streams"].items(), key=lambda item: item[1]["worst_staleness_s"])
+        tqdm.write(
+            f"episode {report['episode_index']}: {report['frames']} frames, {report['dropped_frames']} dropped, "
+            f"worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}), task {report['task']!r}"
+        )
+
+    def close(self) -> None:
+        self.bags.update(self.bags.total - self.bags.n)
+        self.bags.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Convert ROS 2 bags (mcap, sqlite3) into a LeRobotDataset v3.")
+    parser.add_argument(
+        "bags", nargs="+", type=Path, help="bag folders (or a file inside one); one episode each by default"
+    )
+    parser.add_argument("--profile", required=True, help="robot profile YAML: joints, cameras and the dataset mapping")
+    parser.add_argument("--out", required=True, type=Path, help="dataset folder: created, or appended to")
+    parser.add_argument("--task", help="the language instruction, when the bags carry none")
+    parser.add_argument(
+        "--segment", choices=["bag", "events", "gap"], help="default: events if the bag has them, else bag"
+    )
+    parser.add_argument("--gap-s", type=float, default=1.0, help="with --segment gap: a pause longer than this splits")
+    parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
+    args = parser.parse_args(argv)
+    try:
+        spec = DatasetSpec.from_profile(load_profile(args.profile))
+        progress = BarProgress(len(args.bags))
+        try:
+            reports = convert(args.bags, spec, args.out, task=args.task, segmentation=args.segment,
+                              gap_s=args.gap_s, codec=args.codec, progress=progress)  # fmt: skip
+        finally:
+            progress.close()
+    except (RecorderError, ProfileError) as exc:
+        print(f"conversion failed, nothing was written: {exc}", file=sys.stderr)
+        return 1
+    frames = sum(r["frames"] for r in reports)
+    print(
+        f"{len(reports)} episode(s), {frames} frames written to {args.out}; quality reports in {args.out}/meta/quality/"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

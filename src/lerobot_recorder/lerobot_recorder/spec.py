@@ -1,0 +1,83 @@
+"""What a conversion makes of a bag: the `dataset` and `cameras` sections of the robot profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lerobot_drivers.profile import CameraConfig, RobotProfile
+from lerobot_recorder.align import AlignPolicy
+from lerobot_recorder.errors import MappingError
+
+KNOWN = {
+    "state_topic",
+    "action_topic",
+    "task_topic",
+    "episode_events_topic",
+    "stamps",
+    "align",
+    "extra",
+    "fps",
+}
+
+
+@dataclass(frozen=True)
+class ExtraFeature:
+    feature: str  # e.g. observation.base_velocity
+    topic: str
+    names: tuple[str, ...] = ()  # defaults to the profile's joints or the extractor's fixed names
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    robot_type: str
+    fps: int
+    joint_names: tuple[str, ...]
+    state_topic: str
+    action_topic: str | None  # None: the action is the next state
+    task_topic: str | None
+    events_topic: str | None
+    stamps: Literal["header", "receive"]
+    align: dict[str, AlignPolicy]  # "state", "action", "images", and each extra feature
+    cameras: tuple[CameraConfig, ...]
+    extra: tuple[ExtraFeature, ...] = ()
+
+    @classmethod
+    def from_profile(cls, profile: RobotProfile) -> DatasetSpec:
+        raw: dict[str, Any] = dict(profile.dataset)
+        where = f"{profile.source}: dataset"
+        if unknown := set(raw) - KNOWN:
+            raise MappingError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(KNOWN)}")
+        stamps = raw.get("stamps", "header")
+        if stamps not in ("header", "receive"):
+            raise MappingError(f"{where}: stamps must be 'header' or 'receive', got {stamps!r}")
+        policies = {
+            "state": AlignPolicy("hold", 0.1),
+            "action": AlignPolicy("hold", 0.25),
+            "images": AlignPolicy("nearest"),
+        }
+        for key, value in (raw.get("align") or {}).items():
+            try:
+                policies[key] = AlignPolicy(**value)
+            except TypeError as exc:
+                raise MappingError(f"{where}: align.{key}: {exc}") from None
+        extra = []
+        for entry in raw.get("extra") or ():
+            if not isinstance(entry, dict) or not {"feature", "topic"} <= set(entry):
+                raise MappingError(f"{where}: each extra needs feature and topic, got {entry!r}")
+            extra.append(ExtraFeature(str(entry["feature"]), str(entry["topic"]), tuple(entry.get("names", ()))))
+            policies.setdefault(entry["feature"], policies["state"])
+        action_topic = raw.get("action_topic", profile.topics.joint_commands)
+        return cls(
+            robot_type=profile.robot_type,
+            fps=int(raw.get("fps", profile.fps)),
+            joint_names=tuple(profile.joint_names),
+            state_topic=raw.get("state_topic", profile.topics.joint_states),
+            action_topic=action_topic,
+            task_topic=raw.get("task_topic"),
+            events_topic=raw.get("episode_events_topic"),
+            stamps=stamps,
+            align=policies,
+            cameras=profile.cameras,
+            extra=tuple(extra),
+        )
