@@ -288,7 +288,7 @@ def convert(
                 )
                 writer.open()
             for span in spans:
-                report = _convert_span(writer, content, spec, span, task, progress or Progress())
+                report = _convert_span(writer, content, spec, span, task=task, progress=progress or Progress())
                 reports.append(report)
         if writer is None or not reports:
             raise MappingError(f"bags {[str(b) for b in bags]} hold no episode to convert")
@@ -305,7 +305,7 @@ def convert(
 
 
 def _convert_span(
-    writer: DatasetWriter, content: BagContent, spec: DatasetSpec, span: Span, task: str | None, progress: Progress
+    writer: DatasetWriter, content: BagContent, spec: DatasetSpec, span: Span, *, task: str | None, progress: Progress
 ) -> dict[str, Any]:
     result = align_span(content, spec, span)
     if len(result.grid_ns) < 2:
