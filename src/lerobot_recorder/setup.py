@@ -26,6 +26,7 @@ setup(
     entry_points={
         "console_scripts": [
             "lerobot_bag_to_dataset = lerobot_recorder.cli:main",
+            "lerobot_dataset_validate = lerobot_recorder.validate:main",
         ]
     },
 )

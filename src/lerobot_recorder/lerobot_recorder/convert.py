@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_drivers.errors import DriverError
 from lerobot_recorder import v3_format as fmt
 from lerobot_recorder.align import Alignment, StreamTimes, align
 from lerobot_recorder.bag import Bag
@@ -122,12 +123,20 @@ def _names(spec: DatasetSpec, feature: str, msgtype: str) -> list[str]:
     return FIXED_NAMES.get(msgtype, list(spec.joint_names))
 
 
+def decode_image(bag: Bag, topic: str, msgtype: str, raw: bytes, log_time_ns: int) -> np.ndarray:
+    """One camera message -> RGB, errors naming the bag, topic and time."""
+    try:
+        return image_extractor_for(msgtype, topic)(bag.typestore.deserialize_cdr(raw, msgtype))
+    except DriverError as exc:
+        raise MappingError(f"bag {bag.name}, camera {topic}, t={log_time_ns / 1e9:.6f} s: {exc}") from None
+
+
 def _camera_times(bag: Bag, topic: str, msgtype: str) -> CameraTimes:
-    decode = image_extractor_for(msgtype, topic)
+    image_extractor_for(msgtype, topic)  # refuse non-image topics before reading them
     times = CameraTimes(topic, msgtype)
     for message in bag.messages([topic], deserialize=False):
         if times.shape is None:
-            times.shape = decode(bag.typestore.deserialize_cdr(message.data, msgtype)).shape
+            times.shape = decode_image(bag, topic, msgtype, message.data, message.log_time_ns).shape
         times.header_ns.append(cdr_header_stamp(message.data))
         times.receive_ns.append(message.log_time_ns)
     if not times.receive_ns:
@@ -200,7 +209,6 @@ def align_span(content: BagContent, spec: DatasetSpec, span: Span) -> Alignment:
 
 def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterator[np.ndarray]:
     """Decoded frames for `picks` (message indices, one per frame), read in one pass."""
-    decode = image_extractor_for(camera.msgtype, camera.topic)
     with Bag([bag_path]) as bag:
         messages = enumerate(bag.messages([camera.topic], deserialize=False))
         position, current, frame = -1, None, None
@@ -212,7 +220,7 @@ def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterato
                 position, current = next(messages)
                 frame = None
             if frame is None:
-                frame = decode(bag.typestore.deserialize_cdr(current.data, camera.msgtype))
+                frame = decode_image(bag, camera.topic, camera.msgtype, current.data, current.log_time_ns)
                 if frame.shape != camera.shape:
                     raise MappingError(
                         f"bag {bag.name}, camera {camera.topic}: a {frame.shape[1]}x{frame.shape[0]} image at "

@@ -7,11 +7,14 @@ so a reader can tell exactly which frame it got.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
+import yaml
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 
 from lerobot_drivers.cameras import synthetic_frame
@@ -163,3 +166,42 @@ def write_bag(
     finally:
         writer.close()
     return path
+
+
+def split_bag(bag: Path, parts: int) -> Path:
+    """Re-cut a single-file bag into `parts` files of one bag, as `ros2 bag record --max-bag-size`
+    does, so readers see one bag split over several files."""
+    metadata_path = bag / "metadata.yaml"
+    metadata = yaml.safe_load(metadata_path.read_text())
+    info = metadata["rosbag2_bagfile_information"]
+    plugin = StoragePlugin.MCAP if info["storage_identifier"] == "mcap" else StoragePlugin.SQLITE3
+    with Reader(bag) as reader:
+        connections = list(reader.connections)
+        messages = list(reader.messages())
+    bounds = np.linspace(0, len(messages), parts + 1).astype(int)
+    files, relative = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for part in range(parts):
+            target = Path(scratch) / f"part{part}"
+            writer = Writer(target, version=9, storage_plugin=plugin)
+            writer.open()
+            mapping = {
+                c.id: writer.add_connection(c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest)
+                for c in connections
+            }
+            for connection, timestamp, raw in messages[bounds[part] : bounds[part + 1]]:
+                writer.write(mapping[connection.id], timestamp, raw)
+            writer.close()
+            part_info = yaml.safe_load((target / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+            for entry in part_info["files"]:
+                name = f"{bag.name}_{part}{Path(entry['path']).suffix}"
+                shutil.move(target / entry["path"], Path(scratch) / name)
+                files.append({**entry, "path": name})
+                relative.append(name)
+        for old in info["relative_file_paths"]:
+            (bag / old).unlink()
+        for name in relative:
+            shutil.move(Path(scratch) / name, bag / name)
+    info["relative_file_paths"], info["files"] = relative, files
+    metadata_path.write_text(yaml.safe_dump(metadata, sort_keys=False))
+    return bag
