@@ -97,11 +97,11 @@ class _Messages:
             header=self.header(stamp_s), name=list(self.arm.joints), position=positions, velocity=empty, effort=empty
         )
 
-    def episode(self, index: int, start: float, end: float, task: str, events: bool) -> None:
+    def episode(self, index: int, start: float, end: float, task: str, events: bool, keep: bool = True) -> None:
         arm, t0, t1 = self.arm, self.arm.start_s + start, self.arm.start_s + end
         self.add("task", t0 - 0.01, self.types["std_msgs/msg/String"](data=task), "std_msgs/msg/String")
         if events:
-            for event, t in ((0, t0), (1, t1)):
+            for event, t in ((0, t0), (1 if keep else 2, t1)):
                 msg = self.types["lerobot_msgs/msg/EpisodeEvent"](
                     header=self.header(t), event=event, episode_index=index, task=task
                 )
@@ -132,7 +132,7 @@ class _Messages:
 def write_bag(
     path: Path,
     arm: SyntheticArm,
-    episodes: list[tuple[float, float, str]],  # (start s, end s, task) relative to arm.start_s
+    episodes: list[tuple],  # (start s, end s, task[, keep]) relative to arm.start_s; keep=False: discarded
     *,
     storage: str = "mcap",
     events: bool = True,
@@ -141,8 +141,8 @@ def write_bag(
 ) -> Path:
     """Write one bag holding `episodes` (with EpisodeEvent messages when `events`)."""
     messages = _Messages(arm, seed)
-    for index, (start, end, task) in enumerate(episodes):
-        messages.episode(index, start, end, task, events)
+    for index, episode in enumerate(episodes):
+        messages.episode(index, *episode[:3], events, *episode[3:])
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     writer = Writer(path, version=9, storage_plugin=plugin)
     if compression:

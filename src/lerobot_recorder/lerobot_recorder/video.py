@@ -37,6 +37,8 @@ class VideoFileWriter:
         self.path = path
         self.fps = fps
         self.frames = 0
+        self.encoded_bytes = 0  # the file on disk lags behind: the muxer buffers
+        self.encoded_frames = 0  # packets out; the encoder holds the rest for a while
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream(codec, rate=fps, options=codec_options(codec))
@@ -50,14 +52,23 @@ class VideoFileWriter:
             raise DatasetError(f"{self.path}: frame of shape {rgb.shape}, the video is {self._shape}")
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = self.frames
-        self._container.mux(self._stream.encode(frame))
+        self._mux(self._stream.encode(frame))
         self.frames += 1
 
+    def _mux(self, packets: list) -> None:
+        self.encoded_bytes += sum(packet.size for packet in packets)
+        self.encoded_frames += len(packets)
+        self._container.mux(packets)
+
     def size_mb(self) -> float:
-        return self.path.stat().st_size / 1e6 if self.path.exists() else 0.0
+        """Bytes out of the encoder, plus the frames still inside it at the average so far
+        (at least a byte each: a file that was written to is never empty)."""
+        pending = self.frames - self.encoded_frames
+        average = self.encoded_bytes / self.encoded_frames if self.encoded_frames else 1.0
+        return (self.encoded_bytes + pending * max(average, 1.0)) / 1e6
 
     def close(self) -> None:
-        self._container.mux(self._stream.encode())
+        self._mux(self._stream.encode())
         self._container.close()
 
 

@@ -120,12 +120,15 @@ class DatasetWriter:
         recover(self.root)
         self.stage = self.root.parent / f".{self.root.name}.staging-{os.getpid()}"
         self.stage.mkdir()
-        if self.root.exists():
-            if not (self.root / fmt.INFO_PATH).exists():
-                shutil.rmtree(self.stage)
-                raise DatasetError(f"{self.root} exists and is not a LeRobot dataset: choose another output folder")
-            self._load_previous()
-            hard_link_tree(self.root, self.stage)
+        try:
+            if self.root.exists():
+                if not (self.root / fmt.INFO_PATH).exists():
+                    raise DatasetError(f"{self.root} exists and is not a LeRobot dataset: choose another output folder")
+                self._load_previous()
+                hard_link_tree(self.root, self.stage)
+        except BaseException:
+            self.abort()
+            raise
 
     def _load_previous(self) -> None:
         info = json.loads((self.root / fmt.INFO_PATH).read_text())
@@ -136,7 +139,11 @@ class DatasetWriter:
         theirs = {k: (v["dtype"], list(v["shape"]), v.get("names")) for k, v in info["features"].items()}
         ours = {k: (v["dtype"], list(v["shape"]), v.get("names")) for k, v in self.features.items()}
         if theirs != ours:
-            diff = sorted(set(theirs.items()) ^ set(ours.items()), key=str)
+            diff = {
+                k: {"dataset": theirs.get(k), "conversion": ours.get(k)}
+                for k in sorted(set(theirs) | set(ours))
+                if theirs.get(k) != ours.get(k)
+            }
             raise DatasetError(f"{self.root} has other features than this conversion; differences: {diff}")
         tasks = pd.read_parquet(self.root / fmt.TASKS_PATH)
         self.tasks = {str(task): int(index) for task, index in zip(tasks.index, tasks["task_index"], strict=True)}
