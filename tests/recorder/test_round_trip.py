@@ -39,7 +39,7 @@ def expected_frames(bag_path: Path, spec, start_ns: int, end_ns: int) -> list[di
     frames = []
     for t in range(first, last + 1, period):
         frame = {}
-        for name, items in inside.items():
+        for name in inside:
             policy = spec.align["images"] if name in {c.name for c in spec.cameras} else spec.align[name]
             if policy.policy == "hold":
                 before = [(s, i) for i, (s, _) in enumerate(streams[name]) if s <= t]

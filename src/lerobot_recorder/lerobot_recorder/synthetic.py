@@ -97,7 +97,7 @@ class _Messages:
             header=self.header(stamp_s), name=list(self.arm.joints), position=positions, velocity=empty, effort=empty
         )
 
-    def episode(self, index: int, start: float, end: float, task: str, events: bool, keep: bool = True) -> None:
+    def episode(self, index: int, start: float, end: float, task: str, *, events: bool, keep: bool = True) -> None:
         arm, t0, t1 = self.arm, self.arm.start_s + start, self.arm.start_s + end
         self.add("task", t0 - 0.01, self.types["std_msgs/msg/String"](data=task), "std_msgs/msg/String")
         if events:
@@ -141,8 +141,8 @@ def write_bag(
 ) -> Path:
     """Write one bag holding `episodes` (with EpisodeEvent messages when `events`)."""
     messages = _Messages(arm, seed)
-    for index, episode in enumerate(episodes):
-        messages.episode(index, *episode[:3], events, *episode[3:])
+    for index, (start, end, task, *keep) in enumerate(episodes):
+        messages.episode(index, start, end, task, events=events, keep=keep[0] if keep else True)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     writer = Writer(path, version=9, storage_plugin=plugin)
     if compression:
