@@ -68,8 +68,8 @@ def test_unknown_image_encoding_is_named(tmp_path, spec, monkeypatch):
 
     original = synthetic.camera_message
 
-    def yuv(types, header, image, compressed):
-        msg, msgtype = original(types, header, image, compressed)
+    def yuv(types, header, image, compressed, image_format="png"):
+        msg, msgtype = original(types, header, image, compressed, image_format)
         if not compressed:
             msg.encoding = "yuv422"
         return msg, msgtype

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 
 from lerobot_recorder import v3_format as fmt
@@ -45,6 +44,8 @@ class DatasetReader:
 
     @cached_property
     def tasks(self) -> list[str]:
+        import pandas as pd  # only here: it costs 0.3 s of start-up
+
         table = pd.read_parquet(self.root / fmt.TASKS_PATH)
         return [str(task) for task, _ in sorted(zip(table.index, table["task_index"], strict=True), key=lambda x: x[1])]
 

@@ -59,12 +59,41 @@ def numeric_stats(values: np.ndarray) -> Stats:
     return _stats(array, len(array))
 
 
-def image_stats(samples: list[np.ndarray]) -> Stats:
-    """Sampled (H, W, 3) uint8 frames -> per-channel stats in [0, 1], shaped (3, 1, 1)."""
-    stacked = np.stack([downsample(s) for s in samples])  # (N, h, w, 3)
-    pixels = stacked.reshape(-1, 3).astype(np.float64) / 255.0
-    stats = _stats(pixels, len(samples))
-    return {k: v if k == "count" else v.reshape(3, 1, 1) for k, v in stats.items()}
+class ImageStats:
+    """Per-channel stats of sampled uint8 frames from 256-bin histograms: exact (quantiles as
+    np.quantile interpolates them), in constant memory however many frames are sampled."""
+
+    def __init__(self) -> None:
+        self.histogram = np.zeros((3, 256), dtype=np.int64)
+        self.frames = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        pixels = downsample(frame).reshape(-1, 3)
+        for channel in range(3):
+            self.histogram[channel] += np.bincount(pixels[:, channel], minlength=256)
+        self.frames += 1
+
+    def result(self) -> Stats:
+        values = np.arange(256) / 255.0
+        total = self.histogram.sum(axis=1)  # pixels per channel
+        mean = (self.histogram * values).sum(axis=1) / total
+        std = np.sqrt((self.histogram * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / total)
+        present = self.histogram > 0
+        stats = {
+            "min": values[present.argmax(axis=1)],
+            "max": values[255 - present[:, ::-1].argmax(axis=1)],
+            "mean": mean,
+            "std": std,
+        }
+        cumulative = self.histogram.cumsum(axis=1)
+        for key, q in QUANTILES.items():
+            position = q * (total - 1)  # np.quantile's linear method: between two order statistics
+            low = np.array([np.searchsorted(cumulative[c], np.floor(position[c]), side="right") for c in range(3)])
+            high = np.array([np.searchsorted(cumulative[c], np.ceil(position[c]), side="right") for c in range(3)])
+            stats[key] = values[low] + (position - np.floor(position)) * (values[high] - values[low])
+        result = {k: v.reshape(3, 1, 1) for k, v in stats.items()}
+        result["count"] = np.array([self.frames])
+        return result
 
 
 def aggregate(per_episode: list[Stats]) -> Stats:

@@ -45,6 +45,7 @@ class SyntheticArm:
     )
     width: int = 160
     height: int = 120
+    compressed_format: str = "png"  # png keeps frames exact; jpeg is what cameras usually publish
     jitter_s: float = 0.002  # stamps are irregular
     drop_every: int = 0  # drop every n-th camera frame (0: none)
     zero_stamp_every: int = 0  # every n-th state message has a zero header stamp
@@ -57,12 +58,14 @@ class SyntheticArm:
         return self.position(t + 0.05)
 
 
-def camera_message(types: dict, header: object, image: np.ndarray, compressed: bool) -> tuple[object, str]:
-    """A CompressedImage (png) or an rgb8 Image of `image`, as rosbags message objects."""
+def camera_message(
+    types: dict, header: object, image: np.ndarray, compressed: bool, image_format: str = "png"
+) -> tuple[object, str]:
+    """A CompressedImage or an rgb8 Image of `image`, as rosbags message objects."""
     empty = np.zeros(0, np.uint8)
     if compressed:
         msgtype = "sensor_msgs/msg/CompressedImage"
-        msg = fill_compressed(types[msgtype](header=header, format="", data=empty), image, "png")
+        msg = fill_compressed(types[msgtype](header=header, format="", data=empty), image, image_format)
     else:
         msgtype = "sensor_msgs/msg/Image"
         msg = fill_image(
@@ -125,7 +128,9 @@ class _Messages:
                     continue
                 t_stamp = t + self.rng.uniform(-arm.jitter_s, arm.jitter_s)
                 image = synthetic_frame(i, arm.width, arm.height)
-                msg, msgtype = camera_message(self.types, self.header(t_stamp), image, compressed)
+                msg, msgtype = camera_message(
+                    self.types, self.header(t_stamp), image, compressed, arm.compressed_format
+                )
                 self.add(name, t_stamp + 0.005, msg, msgtype)
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -145,6 +144,8 @@ class DatasetWriter:
                 if theirs.get(k) != ours.get(k)
             }
             raise DatasetError(f"{self.root} has other features than this conversion; differences: {diff}")
+        import pandas as pd  # only here and in _write_meta: it costs 0.3 s of start-up
+
         tasks = pd.read_parquet(self.root / fmt.TASKS_PATH)
         self.tasks = {str(task): int(index) for task, index in zip(tasks.index, tasks["task_index"], strict=True)}
         files = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))
@@ -252,18 +253,18 @@ class DatasetWriter:
         writer, chunk, file = current
         first = writer.frames
         wanted = set(stats_lib.sample_indices(n))
-        samples = []
+        image_stats = stats_lib.ImageStats()
         for i, frame in enumerate(_exactly(frames, n, key)):
             writer.write(frame)
             if i in wanted:
-                samples.append(frame)
+                image_stats.add(frame)
         meta = {
             f"videos/{key}/chunk_index": chunk,
             f"videos/{key}/file_index": file,
             f"videos/{key}/from_timestamp": first / self.fps,
             f"videos/{key}/to_timestamp": (first + n) / self.fps,
         }
-        return meta, stats_lib.image_stats(samples)
+        return meta, image_stats.result()
 
     # --- commit ------------------------------------------------------------------------------------
     def commit(self) -> None:
@@ -295,6 +296,8 @@ class DatasetWriter:
             stale.unlink()
         table = pa.Table.from_pylist(self.episodes)
         pq.write_table(table, write_fresh(self.stage / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0)))
+        import pandas as pd
+
         ordered = sorted(self.tasks.items(), key=lambda item: item[1])
         tasks = pd.DataFrame(
             {"task_index": [i for _, i in ordered]}, index=pd.Index([t for t, _ in ordered], name="task")

@@ -1,0 +1,112 @@
+"""Bag -> LeRobotDataset conversion against its floor: encoding the same frames alone.
+
+A synthetic bag with two 640x480 cameras at 30 fps (one jpeg CompressedImage, one raw rgb8
+Image) is converted by the real command in a child process (wall time and that child's
+peak memory). The floor, measured in the same run: the same frames, already decoded in
+memory, encoded with the same codec and settings, one thread per camera as the converter.
+A 20 s and a 60 s bag show whether memory grows with episode length.
+Last line: conversion wall time / encode-only wall time (target <= 1.2).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from lerobot_drivers.profile import load_profile
+from lerobot_recorder.bag import Bag
+from lerobot_recorder.convert import decode_image, read_bag
+from lerobot_recorder.spec import DatasetSpec
+from lerobot_recorder.synthetic import SyntheticArm, write_bag
+from lerobot_recorder.video import VideoFileWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "config" / "so101_follower_sim.yaml"
+ARM = SyntheticArm(
+    width=640,
+    height=480,
+    cameras={"front": ("/front/image_raw/compressed", True), "wrist": ("/wrist/image_raw", False)},
+)
+
+
+def convert_in_child(bag: Path, out: Path) -> tuple[float, float]:
+    """Wall seconds and peak anonymous memory (MB, polled from /proc: the process's own memory,
+    not the page cache of the bag it reads) of the real command converting `bag`."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "lerobot_recorder.cli", "--profile", str(PROFILE), "--out", str(out), str(bag)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    peak = 0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            rss = next(line for line in status.read_text().splitlines() if line.startswith("RssAnon"))
+            peak = max(peak, int(rss.split()[1]))
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.05)
+    took = time.perf_counter() - started
+    if child.returncode != 0:
+        raise SystemExit(f"conversion failed: {child.stderr.read().decode()[-2000:]}")
+    return took, peak / 1024
+
+
+def encode_only(bag: Path, out: Path, fps: int) -> tuple[float, int]:
+    """The floor: the frames the conversion encodes, decoded beforehand, encoded alone."""
+    spec = DatasetSpec.from_profile(load_profile(PROFILE))
+    content = read_bag(bag, spec)
+    frames = {}
+    with Bag([bag]) as reader:
+        for key, camera in content.cameras.items():
+            frames[key] = [
+                decode_image(reader, camera.topic, camera.msgtype, m.data, m.log_time_ns)
+                for m in reader.messages([camera.topic], deserialize=False)
+            ]
+
+    def encode(key: str) -> None:
+        height, width, _ = frames[key][0].shape
+        writer = VideoFileWriter(out / f"{key}.mp4", width, height, fps)
+        for frame in frames[key]:
+            writer.write(frame)
+        writer.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(frames)) as pool:
+        list(pool.map(encode, frames))
+    return time.perf_counter() - started, sum(len(v) for v in frames.values())
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_recorder_") as scratch:
+        work = Path(scratch)
+        bags = {}
+        for seconds in (20, 60):
+            started = time.perf_counter()
+            bags[seconds] = write_bag(
+                work / f"bag_{seconds}s", replace(ARM), [(0, seconds, "pick the cube")], events=False
+            )
+            size = sum(p.stat().st_size for p in bags[seconds].iterdir()) / 1e6
+            print(f"bag {seconds} s: {size:.0f} MB written in {time.perf_counter() - started:.1f} s (not timed)")
+        short_time, short_rss = convert_in_child(bags[20], work / "ds_20")
+        print(f"convert 20 s bag: {short_time:.1f} s wall, peak memory {short_rss:.0f} MB")
+        long_time, long_rss = convert_in_child(bags[60], work / "ds_60")
+        print(f"convert 60 s bag: {long_time:.1f} s wall, peak memory {long_rss:.0f} MB")
+        (work / "floor").mkdir()
+        floor, frames = encode_only(bags[60], work / "floor", ARM_FPS)
+        print(
+            f"encode only, same {frames} frames, libsvtav1 g=2 crf=30 preset 12, one thread per camera: {floor:.1f} s"
+        )
+        print(f"memory 60 s / 20 s: {long_rss / short_rss:.2f} (1.0 = does not grow with episode length)")
+        print(f"conversion / encode-only: {long_time / floor:.2f}")
+
+
+ARM_FPS = 30
+
+if __name__ == "__main__":
+    main()
