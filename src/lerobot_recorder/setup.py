@@ -27,6 +27,7 @@ setup(
         "console_scripts": [
             "lerobot_bag_to_dataset = lerobot_recorder.cli:main",
             "lerobot_dataset_validate = lerobot_recorder.validate:main",
+            "lerobot_recorder = lerobot_recorder.nodes.recorder_node:main",
         ]
     },
 )
