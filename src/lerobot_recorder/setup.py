@@ -28,6 +28,7 @@ setup(
             "lerobot_bag_to_dataset = lerobot_recorder.cli:main",
             "lerobot_dataset_validate = lerobot_recorder.validate:main",
             "lerobot_recorder = lerobot_recorder.nodes.recorder_node:main",
+            "lerobot_dataset_replay = lerobot_recorder.replay:main",
         ]
     },
 )

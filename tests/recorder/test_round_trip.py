@@ -35,9 +35,10 @@ def expected_frames(bag_path: Path, spec, start_ns: int, end_ns: int) -> list[di
     inside = {k: sorted((s, i) for i, (s, _) in enumerate(v) if start_ns <= s < end_ns) for k, v in streams.items()}
     first = max(v[0][0] for v in inside.values())
     last = min(v[-1][0] for v in inside.values())
-    period = round(1e9 / spec.fps)
     frames = []
-    for t in range(first, last + 1, period):
+    for t in (first + round(k * 1e9 / spec.fps) for k in range(int((last + 1 - first) * spec.fps / 1e9) + 2)):
+        if t > last:
+            break
         frame = {}
         for name in inside:
             policy = spec.align["images"] if name in {c.name for c in spec.cameras} else spec.align[name]

@@ -102,7 +102,9 @@ def align(
     period = round(1e9 / fps)
     if end_ns <= start_ns:
         return Alignment(np.empty(0, np.int64), {k: np.empty(0, int) for k in streams}, {}, 0)
-    grid = np.arange(start_ns, end_ns, period, dtype=np.int64)
+    frames = int(np.ceil((end_ns - start_ns) * fps / 1e9))
+    grid = start_ns + np.round(np.arange(frames) * 1e9 / fps).astype(np.int64)  # no drift from a rounded period
+    grid = grid[grid < end_ns]
     raw = {name: select(streams[name], grid, policies[name], period) for name in streams}
     keep = np.all([picks >= 0 for picks in raw.values()], axis=0)
     quality = {}

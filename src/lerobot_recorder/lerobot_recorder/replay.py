@@ -1,0 +1,156 @@
+"""Dataset -> ROS: an episode written back as a bag, or published as topics, for train/serve
+parity checks (what a policy sees live can be compared with what it was trained on).
+
+`lerobot_dataset_replay --dataset D --episode 0 --profile P --bag out/` writes a bag the
+converter turns back into the same episode; `--publish` plays it on the profile's topics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from lerobot_drivers.images import fill_compressed, fill_image
+from lerobot_drivers.profile import load_profile
+from lerobot_recorder.bag import suite_typestore
+from lerobot_recorder.errors import DatasetError, RecorderError
+from lerobot_recorder.reader import DatasetReader
+from lerobot_recorder.spec import DatasetSpec
+
+JOINT_STATE, IMAGE, COMPRESSED, STRING = (
+    "sensor_msgs/msg/JointState", "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "std_msgs/msg/String",
+)  # fmt: skip
+
+
+def episode_messages(
+    reader: DatasetReader, index: int, spec: DatasetSpec, start_ns: int
+) -> Iterator[tuple[int, str, str, dict]]:
+    """(stamp ns, topic, type, fields) of one episode, in time order; frame k at start + k / fps."""
+    if not 0 <= index < reader.num_episodes:
+        raise DatasetError(f"{reader.root} has episodes 0..{reader.num_episodes - 1}, not {index}")
+    data = reader.episode_data(index)
+    names = reader.features["observation.state"]["names"]
+    n = len(data["frame_index"])
+    yield start_ns - 10_000_000, spec.task_topic or "/task", STRING, {"data": reader.tasks[int(data["task_index"][0])]}
+    cameras = {
+        f"observation.images.{c.name}": c.topic
+        for c in spec.cameras
+        if f"observation.images.{c.name}" in reader.features
+    }
+    frames = {key: reader.video_frames(index, key, list(range(n))) for key in cameras}
+    for k in range(n):
+        stamp = start_ns + round(k * 1e9 / reader.fps)
+        yield stamp, spec.state_topic, JOINT_STATE, {"name": names, "position": data["observation.state"][k]}
+        if spec.action_topic:
+            yield stamp, spec.action_topic, JOINT_STATE, {"name": names, "position": data["action"][k]}
+        for key, topic in cameras.items():
+            yield stamp, topic, COMPRESSED if topic.endswith("/compressed") else IMAGE, {"image": frames[key][k]}
+
+
+def build(typestore: Any, msgtype: str, stamp_ns: int, fields: dict) -> Any:
+    types = typestore.types
+    header = types["std_msgs/msg/Header"](
+        stamp=types["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=""
+    )
+    empty = np.zeros(0, np.uint8)
+    if msgtype == STRING:
+        return types[STRING](data=fields["data"])
+    if msgtype == JOINT_STATE:
+        position = np.asarray(fields["position"], dtype=np.float64)
+        return types[JOINT_STATE](
+            header=header, name=list(fields["name"]), position=position, velocity=np.zeros(0), effort=np.zeros(0)
+        )
+    if msgtype == COMPRESSED:
+        msg = fill_compressed(types[COMPRESSED](header=header, format="", data=empty), fields["image"], "png")
+    else:
+        msg = fill_image(
+            types[IMAGE](header=header, height=0, width=0, encoding="", is_bigendian=0, step=0, data=empty),
+            fields["image"],
+        )
+    msg.data = np.frombuffer(msg.data, np.uint8)
+    return msg
+
+
+def write_episode_bag(
+    reader: DatasetReader, index: int, spec: DatasetSpec, out: Path, start_ns: int = 1_700_000_000 * 10**9
+) -> Path:
+    if Path(out).exists():
+        raise RecorderError(f"{out} exists: the replay never overwrites a bag")
+    typestore = suite_typestore()
+    writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    connections: dict[str, Any] = {}
+    try:
+        for stamp, topic, msgtype, fields in episode_messages(reader, index, spec, start_ns):
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
+            writer.write(
+                connections[topic], stamp, typestore.serialize_cdr(build(typestore, msgtype, stamp, fields), msgtype)
+            )
+    finally:
+        writer.close()
+    return Path(out)
+
+
+def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: float) -> int:
+    """Play the episode on the ROS graph at `rate` x real time; returns messages published."""
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.serialization import deserialize_message
+
+    from lerobot_recorder.nodes.recorder_node import message_class
+
+    rclpy.init()
+    try:
+        node = rclpy.create_node("dataset_replay")
+        typestore = suite_typestore()
+        publishers: dict[str, Any] = {}
+        start_wall, start_ns, count = time.monotonic(), time.time_ns(), 0
+        for stamp, topic, msgtype, fields in episode_messages(reader, index, spec, time.time_ns()):
+            delay = (stamp - start_ns) / 1e9 / rate - (time.monotonic() - start_wall)
+            if delay > 0:
+                time.sleep(delay)
+            if topic not in publishers:
+                qos = qos_profile_sensor_data if msgtype in (IMAGE, COMPRESSED) else 10
+                publishers[topic] = node.create_publisher(message_class(msgtype), topic, qos)
+            raw = typestore.serialize_cdr(build(typestore, msgtype, stamp, fields), msgtype)  # CDR: same bytes for both
+            publishers[topic].publish(deserialize_message(bytes(raw), message_class(msgtype)))
+            count += 1
+        node.destroy_node()
+        return count
+    finally:
+        rclpy.try_shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write a dataset episode back as a bag, or publish it.")
+    parser.add_argument("--dataset", required=True, type=Path)
+    parser.add_argument("--episode", type=int, default=0)
+    parser.add_argument("--profile", required=True, help="the robot profile: topics to write or publish on")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bag", type=Path, help="write an mcap bag here")
+    target.add_argument("--publish", action="store_true", help="publish on the profile's topics")
+    parser.add_argument("--rate", type=float, default=1.0, help="with --publish: speed factor")
+    args = parser.parse_args(argv)
+    try:
+        reader = DatasetReader(args.dataset)
+        spec = DatasetSpec.from_profile(load_profile(args.profile))
+        if args.bag:
+            print(f"wrote episode {args.episode} to {write_episode_bag(reader, args.episode, spec, args.bag)}")
+        else:
+            print(f"published {publish_episode(reader, args.episode, spec, args.rate)} messages")
+    except (RecorderError, OSError) as exc:
+        print(f"replay failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
