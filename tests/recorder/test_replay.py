@@ -43,7 +43,7 @@ def test_replay_refuses_to_overwrite_and_bad_episodes(dataset, spec, tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(RecorderError, match="never overwrites"):
         write_episode_bag(dataset, 0, spec, tmp_path / "taken")
-    with pytest.raises(DatasetError, match="has episodes 0..0, not 3"):
+    with pytest.raises(DatasetError, match=r"has episodes 0\.\.0, not 3"):
         write_episode_bag(dataset, 3, spec, tmp_path / "new")
 
 
