@@ -45,7 +45,7 @@ def main(work: Path) -> None:
         raise SystemExit(f"LeRobot training failed:\n{train.stdout[-3000:]}\n{train.stderr[-5000:]}")
     print(
         "LeRobot trained ACT for 3 steps on it: "
-        + next((l for l in train.stderr.splitlines()[::-1] if "step" in l), "ok")
+        + next((line for line in train.stderr.splitlines()[::-1] if "step" in line), "ok")
     )
 
 
