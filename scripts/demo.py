@@ -86,14 +86,48 @@ def bring_up(procs: Processes) -> str:
     follower_port = procs.wait_for("follower_bus", r"port: (\S+)")
     follower_control = procs.wait_for("follower_bus", r"control: (\S+)")
     leader_port = procs.wait_for("leader_bus", r"port: (\S+)")
-    procs.start("follower", "lerobot_drivers.nodes.arm_node", "--ros-args", "-p", f"profile:={FOLLOWER}",
-                "-p", f"port:={follower_port}", "-p", "autostart:=true")  # fmt: skip
-    procs.start("leader", "lerobot_drivers.nodes.leader_node", "--ros-args", "-p", f"profile:={LEADER}",
-                "-p", f"port:={leader_port}", "-p", f"follower_profile:={FOLLOWER}", "-p", "autostart:=true")  # fmt: skip
+    procs.start(
+        "follower",
+        "lerobot_drivers.nodes.arm_node",
+        "--ros-args",
+        "-p",
+        f"profile:={FOLLOWER}",
+        "-p",
+        f"port:={follower_port}",
+        "-p",
+        "autostart:=true",
+    )
+    procs.start(
+        "leader",
+        "lerobot_drivers.nodes.leader_node",
+        "--ros-args",
+        "-p",
+        f"profile:={LEADER}",
+        "-p",
+        f"port:={leader_port}",
+        "-p",
+        f"follower_profile:={FOLLOWER}",
+        "-p",
+        "autostart:=true",
+    )
     for name, compressed in (("front", "true"), ("wrist", "false")):
-        procs.start(f"camera_{name}", "lerobot_drivers.nodes.camera_node", "--ros-args", "-r", f"__node:=camera_{name}",
-                    "-p", f"camera_name:={name}", "-p", "width:=320", "-p", "height:=240", "-p", "autostart:=true",
-                    "-p", f"publish_compressed:={compressed}")  # fmt: skip
+        procs.start(
+            f"camera_{name}",
+            "lerobot_drivers.nodes.camera_node",
+            "--ros-args",
+            "-r",
+            f"__node:=camera_{name}",
+            "-p",
+            f"camera_name:={name}",
+            "-p",
+            "width:=320",
+            "-p",
+            "height:=240",
+            "-p",
+            "autostart:=true",
+            "-p",
+            f"publish_compressed:={compressed}",
+        )
     procs.wait_for("follower", r"(active at \d+ Hz)")
     procs.wait_for("leader", r"(teleoperating \S+)")
     print("  1. simulated SO-101 follower (1 Mbps wire timing) and leader buses; follower driver active, torque on;")
@@ -106,8 +140,17 @@ def record(procs: Processes, bags: Path) -> list[Path]:
 
     from lerobot_msgs.srv import StartEpisode, StopEpisode
 
-    procs.start("recorder", "lerobot_recorder.nodes.recorder_node", "--ros-args", "-p", f"profile:={FOLLOWER}",
-                "-p", f"output:={bags}", "-p", "autostart:=true")  # fmt: skip
+    procs.start(
+        "recorder",
+        "lerobot_recorder.nodes.recorder_node",
+        "--ros-args",
+        "-p",
+        f"profile:={FOLLOWER}",
+        "-p",
+        f"output:={bags}",
+        "-p",
+        "autostart:=true",
+    )
     for topic in (
         "/follower/joint_states",
         "/follower/joint_commands",
@@ -155,23 +198,33 @@ def convert_and_check(bags: list[Path], dataset: Path) -> bool:
     reports = convert(bags, DatasetSpec.from_profile(load_profile(FOLLOWER)), dataset)
     for r in reports:
         worst = max(r["streams"].values(), key=lambda q: q["worst_staleness_s"])["worst_staleness_s"]
-        print(f"  4. episode {r['episode_index']}: {r['frames']} frames at {r['fps']} fps, {r['dropped_frames']} dropped, "
-              f"worst staleness {worst * 1e3:.1f} ms")  # fmt: skip
+        frames = f"{r['frames']} frames at {r['fps']} fps, {r['dropped_frames']} dropped"
+        print(f"  4. episode {r['episode_index']}: {frames}, worst staleness {worst * 1e3:.1f} ms")
     problems = validate(dataset)
     reader = DatasetReader(dataset)
     item = reader.frame(reader.num_frames // 2)
     moving = float(abs(reader.episode_data(0)["observation.state"]).max())
-    print(f"     converted in {time.monotonic() - started:.1f} s to {dataset} (LeRobotDataset v3.0): "
-          f"{'valid' if not problems else problems}; tasks {reader.tasks}")  # fmt: skip
-    print(f"     read back frame {reader.num_frames // 2}: task {item['task']!r}, front camera frame "
-          f"#{decode_index(item['observation.images.front'])}, arm moved up to {moving:.2f} rad")  # fmt: skip
+    print(
+        f"     converted in {time.monotonic() - started:.1f} s to {dataset} (LeRobotDataset v3.0): "
+        f"{problems or 'valid'}; tasks {reader.tasks}"
+    )
+    print(
+        f"     read back frame {reader.num_frames // 2}: task {item['task']!r}, front camera frame "
+        f"#{decode_index(item['observation.images.front'])}, arm moved up to {moving:.2f} rad"
+    )
     return not problems and reader.num_episodes == len(TASKS) and moving > 0.05
 
 
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="lerobot_demo_"))
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "ROS_LOG_DIR": str(workdir), "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(random.randint(1, 101)),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOG_DIR": str(workdir),
+        "PYTHONUNBUFFERED": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+    }
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")})
     shutil.rmtree(OUTPUT, ignore_errors=True)
     print(
@@ -187,9 +240,8 @@ def main() -> int:
         code = procs.stop("follower")
         torque = sim_command(control, {})["torque"]
         off = all(v == 0 for v in torque.values())
-        print(
-            f"  3. everything stopped with Ctrl-C; follower driver exit {code}, torque off on all servos: {'yes' if off else 'NO'}"
-        )
+        torque_state = "yes" if off else "NO"
+        print(f"  3. all stopped with Ctrl-C; follower driver exit {code}, torque off on all servos: {torque_state}")
         ok = convert_and_check(bags, OUTPUT / "dataset") and off and code == 0
     finally:
         procs.stop_all()
