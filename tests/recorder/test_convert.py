@@ -194,3 +194,10 @@ def test_files_rotate_by_size(tmp_path, spec, monkeypatch):
     assert len(list((tmp_path / "ds" / "data").rglob("*.parquet"))) == 3
     assert len(list((tmp_path / "ds" / "videos" / "observation.images.front").rglob("*.mp4"))) == 3
     assert validate(tmp_path / "ds") == []
+
+
+def test_mapped_topic_without_messages_is_named(tmp_path, spec):
+    arm = SyntheticArm(command_hz=0.000001)  # the command topic exists, with (almost) nothing on it
+    bag = write_bag(tmp_path / "bag", arm, [(0, 1, "a")])
+    with pytest.raises(MappingError, match=r"aligns to 0 frame|has no messages on"):
+        convert([bag], spec, tmp_path / "ds")
