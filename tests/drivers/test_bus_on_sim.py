@@ -180,3 +180,19 @@ def test_disconnect_reports_servos_left_torqued(sim, protocol):
     with pytest.raises(BusError, match=r"could not turn torque off on \['a'\].*cut power"):
         bus.disconnect()
     assert not bus.is_connected
+
+
+def test_an_exception_inside_the_sdk_is_a_retried_failure(bus):
+    real = bus._handler.ping
+    calls = []
+
+    def flaky(port, servo_id):
+        calls.append(servo_id)
+        if len(calls) == 1:
+            port.is_using = True  # as the SDK leaves it when it raises mid-transaction
+            raise IndexError("list index out of range")  # scservo_sdk's ping on a lost model-number read
+        return real(port, servo_id)
+
+    bus._handler.ping = flaky
+    assert bus.ping(1, retries=1) == model(ARMS[bus.protocol][0]).number
+    assert bus.errors["SDK raised IndexError: list index out of range"] == 1

@@ -44,8 +44,8 @@ def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
     assert np.array_equal(image, synthetic_frame(decode_index(image), 160, 120))  # bit-exact frame content
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in frames]
     assert all(b > a for a, b in itertools.pairwise(stamps))
-    # paced at the configured rate: never faster (a loaded machine may drop some, counted)
-    assert min(b - a for a, b in itertools.pairwise(stamps)) > 0.5 / 30
+    # paced on a fixed schedule at the configured rate: never faster on average (a loaded
+    # machine may drop some, counted, and take the next right after a late one)
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     assert 10 < rate <= 31, f"published at {rate:.1f} fps, configured 30"
     jpeg = compressed.wait_for(1)[0]

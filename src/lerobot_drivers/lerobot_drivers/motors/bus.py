@@ -20,6 +20,7 @@ from lerobot_drivers.errors import BusError, MotorMismatchError
 from lerobot_drivers.motors.tables import ModelSpec, model
 
 COMM_SUCCESS, COMM_PORT_BUSY = 0, -1
+COMM_SDK_EXCEPTION = -100  # ours: the SDK raised instead of returning a result
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class MotorBus:
         self._port: Any = None
         self._handler: Any = None
         self._owner: int | None = None
+        self._last_exception = ""
 
     # --- connection ----------------------------------------------------------------------------
     @property
@@ -226,16 +228,30 @@ class MotorBus:
         attempts = 1 + (self.retries if retries is None else retries)
         result = COMM_SUCCESS
         for _ in range(attempts):
-            value, result, error = call()
+            value, result, error = self._guarded(call)
             if result == COMM_SUCCESS:
                 if error:
                     self.errors["servo_error"] += 1
                 return value, error
-            self.errors[self._handler.getTxRxResult(result) or f"comm {result}"] += 1
+            self.errors[self._describe(result)] += 1
             self._recover()
         raise BusError(
             f"{what} on {self.port_name} failed after {attempts} tries: {self._handler.getTxRxResult(result)}"
         )
+
+    def _guarded(self, call: Any) -> tuple[Any, int, int]:
+        """Run one SDK call; an exception inside the SDK (scservo_sdk's ping indexes an empty
+        reply when its model-number read times out) is a failed transaction, not a crash."""
+        try:
+            return call()
+        except (IndexError, ValueError, TypeError, OSError) as exc:
+            self._last_exception = f"SDK raised {type(exc).__name__}: {exc}"
+            return None, COMM_SDK_EXCEPTION, 0
+
+    def _describe(self, result: int) -> str:
+        if result == COMM_SDK_EXCEPTION:
+            return self._last_exception
+        return self._handler.getTxRxResult(result) or f"comm {result}"
 
     def _id(self, motor: str) -> int:
         try:
@@ -248,9 +264,10 @@ class MotorBus:
         """Model number of the servo at `servo_id`, or None when nothing answers."""
         self._check()
         for _ in range(retries + 1):
-            number, result, _ = self._handler.ping(self._port, servo_id)
+            number, result, _ = self._guarded(lambda: self._handler.ping(self._port, servo_id))
             if result == COMM_SUCCESS:
                 return number
+            self.errors[self._describe(result)] += 1
             self._recover()
         return None
 

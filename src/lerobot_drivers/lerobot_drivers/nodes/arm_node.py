@@ -22,7 +22,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_drivers.arm import Arm, ArmState, CommandError
 from lerobot_drivers.errors import DriverError
-from lerobot_drivers.nodes.run import spin_lifecycle
+from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
 
 FAULT_AFTER_FAILED_CYCLES = 3
@@ -51,6 +51,7 @@ class ArmNode(LifecycleNode):
         return self.arm is not None
 
     # --- transitions -----------------------------------------------------------------------------
+    @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             profile = load_profile(self.get_parameter("profile").value)
@@ -84,6 +85,7 @@ class ArmNode(LifecycleNode):
         )
         return TransitionCallbackReturn.SUCCESS
 
+    @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.arm is not None
         try:
@@ -97,6 +99,7 @@ class ArmNode(LifecycleNode):
         self.get_logger().info(f"active at {rate:.0f} Hz, torque {'on' if self.arm.torque_on else 'off (leader)'}")
         return super().on_activate(state)
 
+    @logged_transition
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_timers()
         if self.arm is not None:
@@ -106,15 +109,18 @@ class ArmNode(LifecycleNode):
                 self.get_logger().error(f"torque off failed: {exc}")
         return super().on_deactivate(state)
 
+    @logged_transition
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
+    @logged_transition
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error during a transition from {state.label}: releasing the arm (torque off)")
         self.release()
         return TransitionCallbackReturn.SUCCESS
 

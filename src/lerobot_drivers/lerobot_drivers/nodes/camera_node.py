@@ -19,7 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSource
 from lerobot_drivers.images import fill_compressed, fill_image
-from lerobot_drivers.nodes.run import spin_lifecycle
+from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
 
 
 class CameraNode(LifecycleNode):
@@ -55,6 +55,7 @@ class CameraNode(LifecycleNode):
     def _param(self, name: str):
         return self.get_parameter(name).value
 
+    @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         kind = self._param("source")
         size = (self._param("width"), self._param("height"), self._param("fps"))
@@ -77,6 +78,7 @@ class CameraNode(LifecycleNode):
         self.get_logger().info(f"configured {kind} camera {size[0]}x{size[1]} at {size[2]} fps as {name}")
         return TransitionCallbackReturn.SUCCESS
 
+    @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self._source is not None
         self._loop = CaptureLoop(self._source)
@@ -86,14 +88,17 @@ class CameraNode(LifecycleNode):
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         return super().on_activate(state)
 
+    @logged_transition
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
         return super().on_deactivate(state)
 
+    @logged_transition
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
         return TransitionCallbackReturn.SUCCESS
 
+    @logged_transition
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
         return TransitionCallbackReturn.SUCCESS

@@ -12,7 +12,7 @@ from lerobot_drivers.arm import ArmState
 from lerobot_drivers.calibration import load_calibration
 from lerobot_drivers.errors import DriverError
 from lerobot_drivers.nodes.arm_node import ArmNode
-from lerobot_drivers.nodes.run import spin_lifecycle
+from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.teleop import TeleopMap
 
@@ -25,6 +25,7 @@ class LeaderNode(ArmNode):
         )
         self._map: TeleopMap | None = None
 
+    @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_configure(state)
         if result != TransitionCallbackReturn.SUCCESS:

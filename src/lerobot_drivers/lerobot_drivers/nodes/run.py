@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import traceback
 from collections.abc import Callable
 from typing import Protocol
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import TransitionCallbackReturn
 
 
 class ManagedNode(Protocol):
@@ -42,3 +45,18 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
         node.release()
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def logged_transition(callback: Callable) -> Callable:
+    """rclpy turns an exception in a transition callback into the error transition without a
+    word (its own code has a TODO for it): log the traceback first, so a failure says why."""
+
+    @functools.wraps(callback)
+    def wrapper(node, state):
+        try:
+            return callback(node, state)
+        except Exception:
+            node.get_logger().error(f"{callback.__name__} raised:\n{traceback.format_exc()}")
+            return TransitionCallbackReturn.ERROR
+
+    return wrapper

@@ -14,7 +14,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from lerobot_drivers.nodes.run import spin_lifecycle
+from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
 from lerobot_msgs.msg import EpisodeEvent
 from lerobot_msgs.srv import StartEpisode, StopEpisode
@@ -46,6 +46,7 @@ class RecorderNode(LifecycleNode):
     def is_configured(self) -> bool:
         return self.bags is not None
 
+    @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             spec = DatasetSpec.from_profile(load_profile(self.get_parameter("profile").value))
@@ -120,6 +121,7 @@ class RecorderNode(LifecycleNode):
         self.get_logger().info(response.message)
         return response
 
+    @logged_transition
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
         return TransitionCallbackReturn.SUCCESS
