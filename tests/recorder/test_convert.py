@@ -136,21 +136,22 @@ def test_append_and_failed_append_leave_the_dataset_whole(tmp_path, spec, monkey
     convert([first], spec, tmp_path / "ds")
     before = fingerprint(tmp_path / "ds")
 
-    original = convert_module.frames_of
+    original = convert_module.decode_image
+    decoded = []
 
-    def camera_dies(bag_path, camera, picks):
-        for count, frame in enumerate(original(bag_path, camera, picks)):
-            if count == 5:
-                raise OSError("camera stream read error")
-            yield frame
+    def camera_dies(*args):
+        decoded.append(1)
+        if len(decoded) == 12:
+            raise OSError("camera stream read error")
+        return original(*args)
 
-    monkeypatch.setattr(convert_module, "frames_of", camera_dies)
+    monkeypatch.setattr(convert_module, "decode_image", camera_dies)
     with pytest.raises(OSError, match="camera stream read error"):
         convert([second], spec, tmp_path / "ds")
     assert fingerprint(tmp_path / "ds") == before, "a failed append changed the dataset"
     assert not list(tmp_path.glob(".ds.*")), "staging left behind"
 
-    monkeypatch.setattr(convert_module, "frames_of", original)
+    monkeypatch.setattr(convert_module, "decode_image", original)
     convert([second], spec, tmp_path / "ds")
     reader = DatasetReader(tmp_path / "ds")
     assert reader.num_episodes == 3 and reader.tasks == ["a", "b", "c"]

@@ -9,7 +9,9 @@ into its encoder, one thread per camera.
 from __future__ import annotations
 
 import json
+import queue
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -221,12 +223,99 @@ def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterato
                 frame = None
             if frame is None:
                 frame = decode_image(bag, camera.topic, camera.msgtype, current.data, current.log_time_ns)
-                if frame.shape != camera.shape:
-                    raise MappingError(
-                        f"bag {bag.name}, camera {camera.topic}: a {frame.shape[1]}x{frame.shape[0]} image at "
-                        f"t={current.log_time_ns / 1e9:.6f} s in a {camera.shape[1]}x{camera.shape[0]} stream"
-                    )
+                _check_shape(frame, camera, bag.name, current.log_time_ns)
             yield frame
+
+
+class SharedCameraRead:
+    """Every camera's frames from ONE read of the bag (a bag's chunks interleave all topics,
+    so a read per camera would read everything once per camera). A reader thread hands raw
+    messages to each camera through a small bounded queue; decoding happens in the encoder
+    threads, in parallel."""
+
+    DONE = object()
+
+    def __init__(self, bag_path: Path, cameras: dict[str, CameraTimes], picks: dict[str, np.ndarray]) -> None:
+        self.bag_path, self.cameras, self.picks = bag_path, cameras, picks
+        self.queues = {key: queue.Queue(maxsize=16) for key in cameras}
+        self.stop = threading.Event()
+        self.reader = threading.Thread(target=self._read, name="camera-reader", daemon=True)
+
+    def streams(self) -> dict[str, Iterator[np.ndarray]]:
+        self.reader.start()
+        return {key: self._frames(key) for key in self.cameras}
+
+    def _put(self, key: str, item: object) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queues[key].put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        by_topic = {camera.topic: key for key, camera in self.cameras.items()}
+        position = dict.fromkeys(self.cameras, -1)
+        cursor = dict.fromkeys(self.cameras, 0)
+        try:
+            with Bag([self.bag_path]) as bag:
+                for message in bag.messages(list(by_topic), deserialize=False):
+                    key = by_topic[message.topic]
+                    position[key] += 1
+                    wanted = self.picks[key]
+                    while cursor[key] < len(wanted) and wanted[cursor[key]] == position[key]:
+                        if not self._put(key, (message, bag)):
+                            return
+                        cursor[key] += 1
+                    if all(cursor[k] == len(self.picks[k]) for k in self.cameras):
+                        break
+                for key in self.cameras:
+                    self._put(key, self.DONE)
+        except BaseException as exc:  # handed to every encoder
+            for key in self.cameras:
+                self._put(key, exc)
+
+    def _next(self, key: str) -> object:
+        while True:
+            try:
+                return self.queues[key].get(timeout=0.1)
+            except queue.Empty:
+                if not self.reader.is_alive() and self.queues[key].empty():
+                    raise RecorderError(f"the camera reader stopped before {key} had all its frames") from None
+
+    def _frames(self, key: str) -> Iterator[np.ndarray]:
+        camera, last, frame = self.cameras[key], None, None
+        try:
+            while (item := self._next(key)) is not self.DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                message, bag = item
+                if message is not last:  # the same message for consecutive frames: decode once
+                    frame = decode_image(bag, camera.topic, camera.msgtype, message.data, message.log_time_ns)
+                    _check_shape(frame, camera, bag.name, message.log_time_ns)
+                    last = message
+                yield frame
+        finally:
+            self.stop.set()
+
+
+def camera_streams(
+    bag_path: Path, cameras: dict[str, CameraTimes], picks: dict[str, np.ndarray]
+) -> dict[str, Iterator[np.ndarray]]:
+    """The frames of each camera for `picks`: one shared read of the bag, or, for bags whose
+    camera stamps run against message order, one read per camera."""
+    if any(np.any(np.diff(p) < 0) for p in picks.values()):
+        return {key: frames_of(bag_path, camera, picks[key]) for key, camera in cameras.items()}
+    return SharedCameraRead(bag_path, cameras, picks).streams()
+
+
+def _check_shape(frame: np.ndarray, camera: CameraTimes, bag: str, log_time_ns: int) -> None:
+    if frame.shape != camera.shape:
+        raise MappingError(
+            f"bag {bag}, camera {camera.topic}: a {frame.shape[1]}x{frame.shape[0]} image at "
+            f"t={log_time_ns / 1e9:.6f} s in a {camera.shape[1]}x{camera.shape[0]} stream"
+        )
 
 
 def quality_report(bag: Path, span: Span, result: Alignment, fps: int) -> dict[str, Any]:
@@ -326,7 +415,7 @@ def _convert_span(
         columns["action"] = columns["observation.state"][1:]
         columns = {k: v[:-1] if k != "action" else v for k, v in columns.items()}
         picks = {k: v[:-1] for k, v in picks.items()}
-    videos = {key: frames_of(content.bag, camera, picks[key]) for key, camera in content.cameras.items()}
+    videos = camera_streams(content.bag, content.cameras, {key: picks[key] for key in content.cameras})
     if videos:  # progress follows the first camera's encoder
         first = next(iter(videos))
         videos[first] = _counted(videos[first], progress)
