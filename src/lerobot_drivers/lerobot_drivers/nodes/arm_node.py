@@ -14,7 +14,7 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
@@ -22,13 +22,13 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_drivers.arm import Arm, ArmState, CommandError
 from lerobot_drivers.errors import DriverError
-from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
+from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
 
 FAULT_AFTER_FAILED_CYCLES = 3
 
 
-class ArmNode(LifecycleNode):
+class ArmNode(ReleasingNode):
     def __init__(self, node_name: str = "arm_driver") -> None:
         super().__init__(node_name)
         describe = lambda text: ParameterDescriptor(description=text)  # noqa: E731
@@ -108,21 +108,6 @@ class ArmNode(LifecycleNode):
             except DriverError as exc:
                 self.get_logger().error(f"torque off failed: {exc}")
         return super().on_deactivate(state)
-
-    @logged_transition
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
-
-    @logged_transition
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.get_logger().error(f"error during a transition from {state.label}: releasing the arm (torque off)")
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
 
     def _stop_timers(self) -> None:
         for timer in (self._timer, self._diag_timer):

@@ -12,17 +12,17 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 
 from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSource
 from lerobot_drivers.images import fill_compressed, fill_image
-from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
+from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
 
 
-class CameraNode(LifecycleNode):
+class CameraNode(ReleasingNode):
     def __init__(self) -> None:
         super().__init__("camera")
         params = {
@@ -92,16 +92,6 @@ class CameraNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
         return super().on_deactivate(state)
-
-    @logged_transition
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
-
-    @logged_transition
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
 
     def _stop(self) -> None:
         self._running.clear()

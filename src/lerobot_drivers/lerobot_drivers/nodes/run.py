@@ -9,7 +9,7 @@ from typing import Protocol
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
-from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 
 class ManagedNode(Protocol):
@@ -49,7 +49,7 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
 
 def logged_transition(callback: Callable) -> Callable:
     """rclpy turns an exception in a transition callback into the error transition without a
-    word (its own code has a TODO for it): log the traceback first, so a failure says why."""
+    word: log the traceback first, so a failure says why."""
 
     @functools.wraps(callback)
     def wrapper(node, state):
@@ -60,3 +60,23 @@ def logged_transition(callback: Callable) -> Callable:
             return TransitionCallbackReturn.ERROR
 
     return wrapper
+
+
+class ReleasingNode(LifecycleNode):
+    """A lifecycle node whose hardware is released (torque off, device closed) on cleanup,
+    on shutdown and on any error; every subclass defines `release()`, safe to call twice."""
+
+    @logged_transition
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    @logged_transition
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error during a transition from {state.label}: releasing the hardware")
+        self.release()
+        return TransitionCallbackReturn.SUCCESS

@@ -11,10 +11,10 @@ import importlib
 from pathlib import Path
 
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from lerobot_drivers.nodes.run import logged_transition, spin_lifecycle
+from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
 from lerobot_msgs.msg import EpisodeEvent
 from lerobot_msgs.srv import StartEpisode, StopEpisode
@@ -29,7 +29,7 @@ def message_class(type_name: str) -> type:
     return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
-class RecorderNode(LifecycleNode):
+class RecorderNode(ReleasingNode):
     def __init__(self) -> None:
         super().__init__("recorder")
         self.declare_parameter("profile", "", ParameterDescriptor(description="robot profile YAML"))
@@ -120,11 +120,6 @@ class RecorderNode(LifecycleNode):
         self._publish_event(EpisodeEvent.STOP_KEEP if request.keep else EpisodeEvent.STOP_DISCARD, stopped.index, task)
         self.get_logger().info(response.message)
         return response
-
-    @logged_transition
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.release()
-        return TransitionCallbackReturn.SUCCESS
 
     def release(self) -> None:
         if self.bags is not None:
