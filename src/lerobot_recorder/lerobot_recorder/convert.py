@@ -239,6 +239,7 @@ class SharedCameraRead:
         self.bag_path, self.cameras, self.picks = bag_path, cameras, picks
         self.queues = {key: queue.Queue(maxsize=16) for key in cameras}
         self.stop = threading.Event()
+        self.failure: BaseException | None = None  # the first error of any camera: the one to report
         self.reader = threading.Thread(target=self._read, name="camera-reader", daemon=True)
 
     def streams(self) -> dict[str, Iterator[np.ndarray]]:
@@ -282,6 +283,8 @@ class SharedCameraRead:
                 return self.queues[key].get(timeout=0.1)
             except queue.Empty:
                 if not self.reader.is_alive() and self.queues[key].empty():
+                    if self.failure is not None:
+                        raise self.failure from None
                     raise RecorderError(f"the camera reader stopped before {key} had all its frames") from None
 
     def _frames(self, key: str) -> Iterator[np.ndarray]:
@@ -296,6 +299,9 @@ class SharedCameraRead:
                     _check_shape(frame, camera, bag.name, message.log_time_ns)
                     last = message
                 yield frame
+        except Exception as exc:
+            self.failure = self.failure or exc
+            raise
         finally:
             self.stop.set()
 
