@@ -85,6 +85,11 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
     if "jpeg" not in kind and "jpg" not in kind and "png" not in kind:
         raise ImageEncodingError(f"compressed image format {msg.format!r} is not supported; use jpeg or png")
     buffer = np.frombuffer(bytes(msg.data), np.uint8)
+    if "jpeg" in kind or "jpg" in kind:  # 8-bit colour: decode straight to RGB, no second pass
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
+        if image is None:
+            raise ImageEncodingError(f"compressed image ({msg.format}, {buffer.size} bytes) does not decode")
+        return image
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageEncodingError(f"compressed image ({msg.format}, {buffer.size} bytes) does not decode")

@@ -147,7 +147,7 @@ class Bag:
             raise BagError(f"bag {self.name}: topic {topic} cannot be read: {self.unreadable[topic]}")
         streams = [self._stream(r, [c for c in r.connections if c.topic in wanted]) for r in self._readers]
         for connection, log_time, raw in heapq.merge(*streams, key=lambda item: item[1]):
-            data = self._decode(connection, log_time, raw) if deserialize else raw
+            data = self.decode(connection.topic, connection.msgtype, log_time, raw) if deserialize else raw
             yield Message(connection.topic, connection.msgtype, log_time, data)
 
     def _stream(self, reader: Reader, connections: list[Connection]) -> Iterator[tuple[Connection, int, bytes]]:
@@ -158,11 +158,12 @@ class Bag:
         except (ReaderError, OSError, ValueError, KeyError) as exc:
             raise BagError(f"bag {reader.path} is truncated or corrupt: {exc}") from None
 
-    def _decode(self, connection: Connection, log_time: int, raw: bytes) -> Any:
+    def decode(self, topic: str, msgtype: str, log_time: int, raw: bytes) -> Any:
+        """One serialized message -> its message object; errors name the bag, topic and time."""
         try:
-            return self.typestore.deserialize_cdr(raw, connection.msgtype)
+            return self.typestore.deserialize_cdr(raw, msgtype)
         except Exception as exc:  # rosbags raises assorted errors on bad CDR
             raise BagError(
-                f"bag {self.name}: a {connection.msgtype} message on {connection.topic} at "
+                f"bag {self.name}: a {msgtype} message on {topic} at "
                 f"t={log_time / 1e9:.6f} s does not deserialize ({type(exc).__name__}: {exc})"
             ) from None

@@ -93,28 +93,42 @@ def read_bag(path: Path, spec: DatasetSpec) -> BagContent:
             by_topic.setdefault(topic, []).append(feature)
         numeric = {feature: Series(topic, names[feature]) for feature, topic in wanted.items()}
         extra_topics = [t for t in (spec.task_topic, spec.events_topic) if t and t in topics]
+        cameras = {key: CameraTimes(topic, topics[topic]) for key, topic in camera_topics.items()}
+        camera_by_topic = {camera.topic: camera for camera in cameras.values()}
+        for camera in cameras.values():
+            image_extractor_for(camera.msgtype, camera.topic)  # refuse non-image topics before reading
         tasks: list[tuple[int, str]] = []
         events: list[tuple[int, int, str]] = []
-        for message in bag.messages([*by_topic, *extra_topics]):
+        # one read of the bag: its chunks interleave every topic, so each extra pass reads it all again
+        for message in bag.messages([*by_topic, *extra_topics, *camera_by_topic], deserialize=False):
+            if (camera := camera_by_topic.get(message.topic)) is not None:
+                if camera.shape is None:
+                    camera.shape = decode_image(
+                        bag, camera.topic, camera.msgtype, message.data, message.log_time_ns
+                    ).shape
+                camera.header_ns.append(cdr_header_stamp(message.data))
+                camera.receive_ns.append(message.log_time_ns)
+                continue
+            data = bag.decode(message.topic, message.msgtype, message.log_time_ns, message.data)
             if message.topic in by_topic:
-                header = header_stamp_ns(message.data)
+                header = header_stamp_ns(data)
                 for feature in by_topic[message.topic]:
-                    series = numeric[feature]
                     try:
-                        values = extractors[feature](message.data, names[feature])
+                        values = extractors[feature](data, names[feature])
                     except MappingError as exc:
                         raise MappingError(
                             f"bag {bag.name}, topic {message.topic}, t={message.log_time_ns / 1e9:.6f} s: {exc}"
                         ) from None
+                    series = numeric[feature]
                     series.header_ns.append(header)
                     series.receive_ns.append(message.log_time_ns)
                     series.values.append(values)
             if message.topic == spec.task_topic:
-                tasks.append((message.log_time_ns, str(message.data.data)))
+                tasks.append((message.log_time_ns, str(data.data)))
             if message.topic == spec.events_topic:
-                stamp = header_stamp_ns(message.data) or message.log_time_ns
-                events.append((stamp, int(message.data.event), str(message.data.task)))
-        cameras = {key: _camera_times(bag, topic, topics[topic]) for key, topic in camera_topics.items()}
+                events.append((header_stamp_ns(data) or message.log_time_ns, int(data.event), str(data.task)))
+        if empty := [c.topic for c in cameras.values() if not c.receive_ns]:
+            raise MappingError(f"bag {bag.name}: camera topic(s) {empty} have no messages")
     return BagContent(Path(path), numeric, cameras, tasks, events)
 
 
@@ -131,19 +145,6 @@ def decode_image(bag: Bag, topic: str, msgtype: str, raw: bytes, log_time_ns: in
         return image_extractor_for(msgtype, topic)(bag.typestore.deserialize_cdr(raw, msgtype))
     except DriverError as exc:
         raise MappingError(f"bag {bag.name}, camera {topic}, t={log_time_ns / 1e9:.6f} s: {exc}") from None
-
-
-def _camera_times(bag: Bag, topic: str, msgtype: str) -> CameraTimes:
-    image_extractor_for(msgtype, topic)  # refuse non-image topics before reading them
-    times = CameraTimes(topic, msgtype)
-    for message in bag.messages([topic], deserialize=False):
-        if times.shape is None:
-            times.shape = decode_image(bag, topic, msgtype, message.data, message.log_time_ns).shape
-        times.header_ns.append(cdr_header_stamp(message.data))
-        times.receive_ns.append(message.log_time_ns)
-    if not times.receive_ns:
-        raise MappingError(f"bag {bag.name}: camera topic {topic} has no messages")
-    return times
 
 
 def spans_of(content: BagContent, spec: DatasetSpec, segmentation: Segmentation, gap_s: float) -> list[Span]:
