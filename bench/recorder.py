@@ -10,6 +10,7 @@ Last line: conversion wall time / encode-only wall time (target <= 1.2).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -93,14 +94,21 @@ def main() -> None:
             )
             size = sum(p.stat().st_size for p in bags[seconds].iterdir()) / 1e6
             print(f"bag {seconds} s: {size:.0f} MB written in {time.perf_counter() - started:.1f} s (not timed)")
+        os.sync()  # the bags' dirty pages are written back now, not during the timed runs
         short_time, short_rss = convert_in_child(bags[20], work / "ds_20")
         print(f"convert 20 s bag: {short_time:.1f} s wall, peak memory {short_rss:.0f} MB")
-        long_time, long_rss = convert_in_child(bags[60], work / "ds_60")
-        print(f"convert 60 s bag: {long_time:.1f} s wall, peak memory {long_rss:.0f} MB")
         (work / "floor").mkdir()
-        floor, frames = encode_only(bags[60], work / "floor", ARM_FPS)
+        runs = []
+        for attempt in range(2):  # alternate, keep the best of each: the machine is shared
+            long_time, long_rss = convert_in_child(bags[60], work / f"ds_60_{attempt}")
+            floor, frames = encode_only(bags[60], work / "floor", ARM_FPS)
+            print(f"run {attempt + 1}: convert 60 s bag {long_time:.1f} s wall (peak memory {long_rss:.0f} MB); "
+                  f"encode only, same {frames} frames: {floor:.1f} s")  # fmt: skip
+            runs.append((long_time, floor, long_rss))
+        long_time, floor, long_rss = min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs)
         print(
-            f"encode only, same {frames} frames, libsvtav1 g=2 crf=30 preset 12, one thread per camera: {floor:.1f} s"
+            f"best: convert {long_time:.1f} s; encode only {floor:.1f} s "
+            "(libsvtav1 g=2 crf=30 preset 12, one thread per camera)"
         )
         print(f"memory 60 s / 20 s: {long_rss / short_rss:.2f} (1.0 = does not grow with episode length)")
         print(f"conversion / encode-only: {long_time / floor:.2f}")

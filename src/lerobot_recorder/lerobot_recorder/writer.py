@@ -276,8 +276,8 @@ class DatasetWriter:
         if self._data is not None:
             self._data[0].close()
             self._data = None
-        for writer, _, _ in self._videos.values():
-            writer.close()
+        with ThreadPoolExecutor(max_workers=max(1, len(self._videos))) as pool:  # encoders drain in parallel
+            list(pool.map(lambda video: video[0].close(), self._videos.values()))
         self._videos = {}
         self._write_meta()
         (self.stage / ".complete").touch()
