@@ -8,7 +8,7 @@ import pytest
 
 from lerobot_drivers.arm import Arm, CommandError
 from lerobot_drivers.calibration import load_calibration, radian_limits
-from lerobot_drivers.errors import CalibrationError
+from lerobot_drivers.errors import CalibrationError, MotorMismatchError
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.bus import SimulatedBus
 from lerobot_drivers.sim.cli import servos_for
@@ -44,7 +44,8 @@ def test_servo_setup_is_written_once(profile, sim, arm):
     before = sim.stats["instructions"]
     arm.connect()
     writes = sim.stats["instructions"] - before
-    reads_only = 1 + len(profile.joints) * 2 + sum(len(v) for v in profile.setup_values().values())
+    firmware_reads = 2 if profile.bus.protocol == "feetech" else 1
+    reads_only = 1 + len(profile.joints) * 2 + firmware_reads + sum(len(v) for v in profile.setup_values().values())
     assert writes <= reads_only, "nothing changed, so configure must not write the servos again"
 
 
@@ -101,3 +102,12 @@ def test_disconnect_turns_torque_off(arm, sim):
     arm.activate()
     arm.disconnect()
     assert not any(s.torque_enabled for s in sim.servos)
+
+
+def test_mixed_firmware_is_refused(profile, sim):
+    register = "Firmware_Minor_Version" if profile.bus.protocol == "feetech" else "Firmware_Version"
+    sim.servo(4).set(register, 99)  # wrist_flex: the same model as its neighbours on both arms
+    arm = Arm(profile, sim.port)
+    with pytest.raises(MotorMismatchError, match="run different firmware versions"):
+        arm.connect()
+    assert not arm.bus.is_connected and not any(s.torque_enabled for s in sim.servos)

@@ -10,7 +10,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
@@ -149,3 +149,36 @@ def test_servo_hardware_error_is_reported(ros_testbed, ros_probe, protocol):
     assert report.status[0].level == DiagnosticStatus.ERROR
     assert "wrist_roll" in report.status[0].message
     assert send_command(control, {})["torque"]["5"] == 0, "an overloaded servo drops its torque"
+
+
+def test_joint_state_and_trajectory_commands(ros_testbed, ros_probe):
+    from builtin_interfaces.msg import Duration
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    _sim, _node, _control = start_arm(ros_testbed, str(ROOT / "config" / PROFILES["feetech"]))
+    states = ros_probe.collect(JointState, "/follower/joint_states")
+    assert transition(ros_probe, Transition.TRANSITION_CONFIGURE)
+    assert transition(ros_probe, Transition.TRANSITION_ACTIVATE)
+    names = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+    def reached(target: list[float]) -> bool:
+        received = states.snapshot()
+        return bool(received) and all(abs(p - t) < 0.02 for p, t in zip(received[-1].position, target, strict=True))
+
+    by_name = ros_probe.node.create_publisher(JointState, "/follower/joint_commands", qos)
+    target = [0.2, 0.1, -0.1, 0.3, 0.0, 0.05]
+    order = [5, 3, 1, 0, 2, 4]  # names in another order than the profile's: matched by name
+    command = JointState(name=[names[i] for i in order], position=[target[i] for i in order])
+    wait_until(lambda: by_name.publish(command) or reached(target), 10, "the arm to follow a JointState command")
+
+    trajectory = ros_probe.node.create_publisher(
+        JointTrajectory, "/follower/joint_commands/trajectory", qos_profile_sensor_data
+    )
+    later = [-0.2, 0.0, 0.2, -0.3, 0.1, 0.0]
+    points = [
+        JointTrajectoryPoint(positions=later, time_from_start=Duration(sec=0)),  # due on receipt (stamp 0)
+        JointTrajectoryPoint(positions=target, time_from_start=Duration(sec=30)),  # not due within this test
+    ]
+    msg = JointTrajectory(joint_names=names, points=points)
+    wait_until(lambda: trajectory.publish(msg) or reached(later), 10, "the arm to follow the due trajectory point")

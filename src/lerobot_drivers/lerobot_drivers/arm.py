@@ -55,6 +55,7 @@ class Arm:
         self.health: dict[str, dict[str, int]] = {}
         self.cycles = 0
         self.failed_cycles = 0
+        self.firmware: dict[str, str] = {}
 
     # --- life cycle ----------------------------------------------------------------------------
     def connect(self, write_calibration: bool = False) -> None:
@@ -66,6 +67,7 @@ class Arm:
         self.bus.connect()
         try:
             self.bus.verify()
+            self.firmware = self.bus.verify_firmware()
             self._check_calibration(write_calibration)
             self._apply_servo_setup()
         except DriverError:

@@ -389,6 +389,27 @@ class MotorBus:
                 + ". Check power, cabling and ids (the scan command lists what answers)"
             )
 
+    def firmware_versions(self) -> dict[str, str]:
+        """Firmware version of every motor (Feetech: major.minor)."""
+        if self.protocol == "feetech":
+            major = self.sync_read("Firmware_Major_Version")
+            minor = self.sync_read("Firmware_Minor_Version")
+            return {name: f"{major[name]}.{minor[name]}" for name in self.motors}
+        return {name: str(value) for name, value in self.sync_read("Firmware_Version").items()}
+
+    def verify_firmware(self) -> dict[str, str]:
+        """Motors of one model must run the same firmware, as LeRobot requires (a Koch arm mixes
+        XL430 and XL330, whose firmware versions differ by model)."""
+        versions = self.firmware_versions()
+        for model_name in {m.model for m in self.motors.values()}:
+            of_model = {n: v for n, v in versions.items() if self.motors[n].model == model_name}
+            if len(set(of_model.values())) > 1:
+                raise MotorMismatchError(
+                    f"the {model_name} motors on {self.port_name} run different firmware versions {of_model}: update "
+                    "them to one version (Feetech: FD software; Dynamixel: Dynamixel Wizard) before using the arm"
+                )
+        return versions
+
     def setup_motor(self, motor: str, *, current_id: int, current_baud: int) -> None:
         """Give the single servo on the bus its profile id and this bus's baud rate."""
         target = self.motors[motor]

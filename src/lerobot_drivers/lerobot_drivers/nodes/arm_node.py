@@ -81,7 +81,8 @@ class ArmNode(ReleasingNode):
                 ),
             ]
         self.get_logger().info(
-            f"configured {profile.robot_type} ({len(profile.joints)} joints) on {self.arm.bus.port_name}"
+            f"configured {profile.robot_type} ({len(profile.joints)} joints) on {self.arm.bus.port_name}, "
+            f"firmware {next(iter(self.arm.firmware.values()))}"
         )
         return TransitionCallbackReturn.SUCCESS
 
