@@ -1,0 +1,58 @@
+"""Building blocks against transformers' Gemma and the pi05 formulas."""
+
+import math
+
+import torch
+from transformers.models.gemma.configuration_gemma import GemmaConfig
+from transformers.models.gemma.modeling_gemma import GemmaRMSNorm, GemmaRotaryEmbedding, apply_rotary_pos_emb
+
+from lerobot_policy.layers import AdaptiveRMSNorm, RMSNorm, gated_residual, rope, sinusoidal_embedding
+
+
+def test_rmsnorm_equals_gemma():
+    torch.manual_seed(0)
+    ours, theirs = RMSNorm(64), GemmaRMSNorm(64, eps=1e-6)
+    with torch.no_grad():
+        ours.weight.normal_()
+        theirs.weight.copy_(ours.weight)
+    x = torch.randn(2, 5, 64)
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_adaptive_norm_starts_as_a_plain_norm_and_follows_the_formula():
+    torch.manual_seed(0)
+    norm = AdaptiveRMSNorm(16, cond_dim=8)
+    x, cond = torch.randn(2, 3, 16), torch.randn(2, 8)
+    out, gate = norm(x, cond)
+    plain = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+    torch.testing.assert_close(out, plain)
+    assert torch.equal(gated_residual(x, out, gate), x), "a zero gate keeps the residual stream"
+    with torch.no_grad():
+        norm.dense.weight.normal_()
+        norm.dense.bias.normal_()
+    out, gate = norm(x, cond)
+    scale, shift, expected_gate = norm.dense(cond)[:, None].chunk(3, dim=-1)
+    torch.testing.assert_close(out, plain * (1 + scale) + shift)
+    torch.testing.assert_close(gate, expected_gate)
+
+
+def test_sinusoidal_embedding_is_openpis():
+    t = torch.tensor([0.0, 0.25, 1.0])
+    emb = sinusoidal_embedding(t, 8, 4e-3, 4.0)
+    periods = [4e-3 * (4.0 / 4e-3) ** (i / 3) for i in range(4)]
+    expected = [
+        [math.sin(2 * math.pi / p * ti) for p in periods] + [math.cos(2 * math.pi / p * ti) for p in periods]
+        for ti in t.tolist()
+    ]
+    torch.testing.assert_close(emb, torch.tensor(expected), rtol=1e-6, atol=1e-6)
+
+
+def test_rope_equals_gemma():
+    config = GemmaConfig(head_dim=32, num_attention_heads=2, hidden_size=64, rope_theta=10_000.0)
+    rotary = GemmaRotaryEmbedding(config=config)
+    q, k = torch.randn(2, 2, 7, 32), torch.randn(2, 2, 7, 32)
+    positions = torch.tensor([[0, 1, 2, 3, 4, 5, 6], [0, 0, 1, 2, 5, 6, 7]])
+    cos, sin = rotary(q, positions)
+    expected_q, expected_k = apply_rotary_pos_emb(q, k, cos, sin)
+    torch.testing.assert_close(rope(q, positions), expected_q, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(rope(k, positions), expected_k, rtol=1e-5, atol=1e-5)
