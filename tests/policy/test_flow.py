@@ -1,0 +1,33 @@
+"""Flow matching: the time distribution, the interpolation, and sampling."""
+
+import torch
+
+from lerobot_policy.configuration import PI05Config
+from lerobot_policy.flow import euler_sample, flow_loss, noisy_actions, sample_time
+
+
+def test_time_is_beta_1_5_1_scaled_into_the_open_unit_interval():
+    torch.manual_seed(0)
+    t = sample_time(200_000, PI05Config.tiny())
+    assert t.min() >= 0.001 and t.max() <= 1.0
+    assert abs(t.mean().item() - (0.6 * 0.999 + 0.001)) < 0.003  # Beta(1.5, 1) has mean 0.6
+
+
+def test_interpolation_ends_and_target():
+    actions, noise = torch.randn(2, 10, 4), torch.randn(2, 10, 4)
+    x1, u = noisy_actions(actions, noise, torch.ones(2))
+    x0, _ = noisy_actions(actions, noise, torch.zeros(2))
+    assert torch.equal(x1, noise) and torch.equal(x0, actions) and torch.equal(u, noise - actions)
+
+
+def test_euler_with_the_exact_velocity_recovers_the_actions():
+    actions, noise = torch.randn(3, 10, 4), torch.randn(3, 10, 4)
+    exact = lambda x, t: noise - actions  # noqa: E731 - the straight path's constant velocity
+    torch.testing.assert_close(euler_sample(exact, noise, steps=10), actions)
+
+
+def test_flow_loss_ignores_padding_dimensions():
+    target = torch.zeros(1, 10, 32)
+    prediction = torch.zeros(1, 10, 32)
+    prediction[..., 6:] = 100.0  # padding dimensions beyond the robot's 6
+    assert flow_loss(prediction, target, action_dim=6) == 0
