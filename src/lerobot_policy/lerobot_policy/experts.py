@@ -1,0 +1,132 @@
+"""Gemma stacks that attend jointly: the PaliGemma backbone and the action expert.
+
+Each expert normalizes and projects its own tokens; queries, keys and values of all experts
+are concatenated along the sequence, rotated with shared positions and attend together
+under one mask; the result is split back and each expert applies its own output
+projection, MLP and residuals (gated in the expert, whose norms are adaptive). Parameter
+names follow pi05 checkpoints (`layers.N.self_attn.q_proj`, `mlp.gate_proj`,
+`input_layernorm.dense`, ...), so loading is a key-by-key copy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from lerobot_policy.configuration import GemmaSize
+from lerobot_policy.layers import AdaptiveRMSNorm, RMSNorm, gated_residual, rope
+
+
+class Attention(nn.Module):
+    def __init__(self, size: GemmaSize) -> None:
+        super().__init__()
+        self.head_dim = size.head_dim
+        self.q_proj = nn.Linear(size.width, size.num_heads * size.head_dim, bias=False)
+        self.k_proj = nn.Linear(size.width, size.num_kv_heads * size.head_dim, bias=False)
+        self.v_proj = nn.Linear(size.width, size.num_kv_heads * size.head_dim, bias=False)
+        self.o_proj = nn.Linear(size.num_heads * size.head_dim, size.width, bias=False)
+
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch, tokens, _ = x.shape
+        split = lambda t: t.view(batch, tokens, -1, self.head_dim).transpose(1, 2)  # noqa: E731 - (B, heads, n, hd)
+        return split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x))
+
+
+class MLP(nn.Module):
+    def __init__(self, size: GemmaSize) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(size.width, size.mlp_dim, bias=False)
+        self.up_proj = nn.Linear(size.width, size.mlp_dim, bias=False)
+        self.down_proj = nn.Linear(size.mlp_dim, size.width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, size: GemmaSize, cond_dim: int | None = None) -> None:
+        super().__init__()
+        self.self_attn = Attention(size)
+        self.mlp = MLP(size)
+        norm = (lambda: AdaptiveRMSNorm(size.width, cond_dim)) if cond_dim else (lambda: RMSNorm(size.width))
+        self.input_layernorm = norm()
+        self.post_attention_layernorm = norm()
+
+
+class GemmaStack(nn.Module):
+    """The layers and final norm of one expert (adaptive norms when `cond_dim` is given)."""
+
+    def __init__(self, size: GemmaSize, cond_dim: int | None = None) -> None:
+        super().__init__()
+        self.size = size
+        self.layers = nn.ModuleList(DecoderLayer(size, cond_dim) for _ in range(size.depth))
+        self.norm = AdaptiveRMSNorm(size.width, cond_dim) if cond_dim else RMSNorm(size.width)
+
+
+def _norm(module: nn.Module, x: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(module, AdaptiveRMSNorm):
+        return module(x, cond)
+    return module(x), None
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    scores = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5 + mask  # softmax in fp32
+    return torch.softmax(scores, dim=-1).to(v.dtype) @ v
+
+
+def joint_layer(
+    layers: list[DecoderLayer],
+    hiddens: list[torch.Tensor | None],
+    mask: torch.Tensor,  # (B, 1, N, N) additive
+    positions: torch.Tensor,  # (B, N)
+    cond: torch.Tensor | None,
+    *,
+    insulate: bool = False,
+) -> list[torch.Tensor | None]:
+    present = [i for i, h in enumerate(hiddens) if h is not None]
+    lengths, gates, parts = [], {}, {"q": [], "k": [], "v": []}
+    for i in present:
+        normed, gates[i] = _norm(layers[i].input_layernorm, hiddens[i], cond)
+        for name, tensor in zip("qkv", layers[i].self_attn.qkv(normed), strict=True):
+            parts[name].append(tensor)
+        lengths.append(hiddens[i].shape[1])
+    q, k, v = (torch.cat(parts[name], dim=2) for name in "qkv")  # (B, heads, N, hd)
+    q, k = rope(q, positions), rope(k, positions)
+    groups = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    if insulate and len(present) > 1:
+        # the expert reads the prefix's keys and values without sending gradients into them
+        p = lengths[0]
+        k_frozen = torch.cat([k[:, :, :p].detach(), k[:, :, p:]], dim=2)
+        v_frozen = torch.cat([v[:, :, :p].detach(), v[:, :, p:]], dim=2)
+        out = torch.cat(
+            [_attend(q[:, :, :p], k, v, mask[:, :, :p]), _attend(q[:, :, p:], k_frozen, v_frozen, mask[:, :, p:])],
+            dim=2,
+        )
+    else:
+        out = _attend(q, k, v, mask)
+    out = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # (B, N, heads * hd)
+    results: list[torch.Tensor | None] = [None] * len(hiddens)
+    for i, chunk in zip(present, out.split(lengths, dim=1), strict=True):
+        layer = layers[i]
+        x = gated_residual(hiddens[i], layer.self_attn.o_proj(chunk), gates[i])
+        normed, gate = _norm(layer.post_attention_layernorm, x, cond)
+        results[i] = gated_residual(x, layer.mlp(normed), gate)
+    return results
+
+
+def joint_forward(
+    stacks: list[GemmaStack],
+    hiddens: list[torch.Tensor | None],
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cond: torch.Tensor | None = None,
+    *,
+    insulate: bool = False,
+) -> list[torch.Tensor | None]:
+    """All layers of all experts over their tokens (None: an expert without tokens), then
+    each expert's final norm."""
+    for depth in range(stacks[0].size.depth):
+        hiddens = joint_layer([s.layers[depth] for s in stacks], hiddens, mask, positions, cond, insulate=insulate)
+    return [None if h is None else _norm(s.norm, h, cond)[0] for s, h in zip(stacks, hiddens, strict=True)]
