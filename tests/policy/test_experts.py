@@ -5,7 +5,7 @@ from transformers.models.gemma.configuration_gemma import GemmaConfig
 from transformers.models.gemma.modeling_gemma import GemmaModel
 
 from lerobot_policy.configuration import GEMMA
-from lerobot_policy.experts import GemmaStack, joint_forward
+from lerobot_policy.experts import GemmaStack, joint_forward, prefix_pass, suffix_pass
 from lerobot_policy.masks import Segments, additive, fused_masks
 
 BACKBONE, EXPERT = GEMMA["gemma_tiny"], GEMMA["gemma_tiny_expert"]
@@ -97,3 +97,25 @@ def test_knowledge_insulation_keeps_values_and_stops_gradients_into_the_backbone
     backbone_grads = [p.grad for p in backbone.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     assert backbone_grads == [], "the flow loss must not reach the backbone under knowledge insulation"
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in expert.parameters())
+
+
+def test_cached_prefix_gives_the_same_suffix_and_is_never_modified():
+    backbone, expert = build()
+    seg = Segments(images=4, prompt=3, suffix=5)
+    pad = torch.ones(2, seg.total, dtype=torch.bool)
+    pad[1, 5] = False  # a padded prompt token in the second sample
+    allowed, positions = fused_masks(seg, pad)
+    mask = additive(allowed)
+    prefix, cond = torch.randn(2, seg.prefix, BACKBONE.width), torch.randn(2, EXPERT.width)
+    prefix_out, cache = prefix_pass(
+        backbone, prefix, mask[:, :, : seg.prefix, : seg.prefix], positions[:, : seg.prefix]
+    )
+    frozen = [(k.clone(), v.clone()) for k, v in cache]
+    for step in range(3):  # like denoising steps: new suffix, same cache
+        suffix = torch.randn(2, 5, EXPERT.width, generator=torch.Generator().manual_seed(step))
+        full_prefix, full_suffix = joint_forward([backbone, expert], [prefix, suffix], mask, positions, cond)
+        cached = suffix_pass(expert, suffix, cache, mask[:, :, seg.prefix :], positions[:, seg.prefix :], cond=cond)
+        torch.testing.assert_close(cached, full_suffix, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(prefix_out[0], full_prefix[0], rtol=1e-5, atol=1e-5)
+    for (k, v), (k0, v0) in zip(cache, frozen, strict=True):
+        assert torch.equal(k, k0) and torch.equal(v, v0), "sampling changed the prefix cache"

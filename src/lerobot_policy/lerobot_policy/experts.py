@@ -130,3 +130,54 @@ def joint_forward(
     for depth in range(stacks[0].size.depth):
         hiddens = joint_layer([s.layers[depth] for s in stacks], hiddens, mask, positions, cond, insulate=insulate)
     return [None if h is None else _norm(s.norm, h, cond)[0] for s, h in zip(stacks, hiddens, strict=True)]
+
+
+PrefixCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (B, heads, P, hd), rotated
+
+
+def prefix_pass(
+    backbone: GemmaStack, prefix: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor
+) -> tuple[torch.Tensor, PrefixCache]:
+    """The backbone over the prefix alone, keeping every layer's keys and values for sampling."""
+    cache: PrefixCache = []
+    hidden = prefix
+    for layer in backbone.layers:
+        normed, _ = _norm(layer.input_layernorm, hidden, None)
+        q, k, v = layer.self_attn.qkv(normed)
+        q, k = rope(q, positions), rope(k, positions)
+        groups = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        cache.append((k, v))
+        out = _attend(q, k, v, mask)
+        hidden = hidden + layer.self_attn.o_proj(out.transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1))
+        normed, _ = _norm(layer.post_attention_layernorm, hidden, None)
+        hidden = hidden + layer.mlp(normed)
+    return _norm(backbone.norm, hidden, None)[0], cache
+
+
+def suffix_pass(
+    expert: GemmaStack,
+    suffix: torch.Tensor,
+    cache: PrefixCache,
+    mask: torch.Tensor,  # (B, 1, S, P + S) additive: the suffix rows
+    positions: torch.Tensor,  # (B, S)
+    *,
+    cond: torch.Tensor,
+) -> torch.Tensor:
+    """The action expert over the suffix, reading the prefix cache (never writing to it): one
+    denoising step costs only the suffix's tokens."""
+    hidden = suffix
+    for layer, (k_prefix, v_prefix) in zip(expert.layers, cache, strict=True):
+        normed, gate = _norm(layer.input_layernorm, hidden, cond)
+        q, k, v = layer.self_attn.qkv(normed)
+        q, k = rope(q, positions), rope(k, positions)
+        groups = q.shape[1] // k.shape[1]
+        k = torch.cat([k_prefix, k.repeat_interleave(groups, dim=1)], dim=2)  # a new tensor: the cache stays as it is
+        v = torch.cat([v_prefix, v.repeat_interleave(groups, dim=1)], dim=2)
+        out = _attend(q, k, v, mask)
+        hidden = gated_residual(
+            hidden, layer.self_attn.o_proj(out.transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1)), gate
+        )
+        normed, gate = _norm(layer.post_attention_layernorm, hidden, cond)
+        hidden = gated_residual(hidden, layer.mlp(normed), gate)
+    return _norm(expert.norm, hidden, cond)[0]
