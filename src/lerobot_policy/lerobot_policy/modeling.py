@@ -1,0 +1,213 @@
+"""The pi0.5 model, nested so that its parameter names are LeRobot's pi05 checkpoint keys
+(`model.paligemma_with_expert.paligemma.model.language_model.layers.0.self_attn.q_proj.weight`,
+`model.action_in_proj.weight`, ...), and the fused training forward.
+
+The fused forward runs ONE joint pass over [images | prompt | text targets | FAST] + [noisy
+actions] and takes all active losses from it: flow matching from the suffix, next-token
+cross-entropy for the text targets and the FAST codes from the prefix (the prefix never
+attends to the suffix, so those equal a prefix-only pass). Flow off but text or FAST on ->
+one prefix-only pass; nothing on -> an error. Each predicted token is read from the last
+real token before it, so padding anywhere in the prefix is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+from transformers import SiglipVisionConfig, SiglipVisionModel
+
+from lerobot_policy.configuration import PI05Config
+from lerobot_policy.errors import PolicyError
+from lerobot_policy.experts import GemmaStack, joint_forward
+from lerobot_policy.flow import flow_loss, noisy_actions, sample_time
+from lerobot_policy.layers import sinusoidal_embedding
+from lerobot_policy.masks import Segments, additive, fused_masks
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # (B, cameras, 3, H, W) in [-1, 1]
+    image_masks: torch.Tensor  # (B, cameras) bool: False for a missing camera
+    prompt: torch.Tensor  # (B, Lp) token ids
+    prompt_mask: torch.Tensor  # (B, Lp) bool
+    actions: torch.Tensor | None = None  # (B, horizon, max_action_dim), normalized, zero-padded
+    action_dim: int = 0  # the robot's real action dimensions
+    targets: torch.Tensor | None = None  # (B, Lt) text target ids
+    targets_mask: torch.Tensor | None = None
+    fast: torch.Tensor | None = None  # (B, F) FAST codes as backbone ids (with the terminator)
+    fast_mask: torch.Tensor | None = None
+
+
+class Projector(nn.Module):
+    def __init__(self, vision_width: int, width: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(vision_width, width)
+
+
+class LanguageModel(GemmaStack):
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__(config.backbone)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.backbone.width)
+
+
+class PaliGemmaInner(nn.Module):
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__()
+        vision = config.vision
+        self.vision_tower = SiglipVisionModel(
+            SiglipVisionConfig(
+                hidden_size=vision.hidden, intermediate_size=vision.mlp_dim, num_hidden_layers=vision.depth,
+                num_attention_heads=vision.num_heads, image_size=config.image_resolution[0], patch_size=vision.patch,
+                vision_use_head=False,
+            )
+        )  # fmt: skip
+        self.multi_modal_projector = Projector(vision.hidden, config.backbone.width)
+        self.language_model = LanguageModel(config)
+
+
+class PaliGemma(nn.Module):
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__()
+        self.model = PaliGemmaInner(config)
+        self.lm_head = nn.Linear(config.backbone.width, config.vocab_size, bias=False)  # untied from embed_tokens
+
+
+class GemmaExpert(nn.Module):
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__()
+        self.model = GemmaStack(config.expert, cond_dim=config.expert.width)
+        self.lm_head = nn.Linear(config.expert.width, config.vocab_size, bias=False)  # unused; in checkpoints
+
+
+class PaliGemmaWithExpert(nn.Module):
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__()
+        self.paligemma = PaliGemma(config)
+        self.gemma_expert = GemmaExpert(config)
+
+
+class PI05Model(nn.Module):
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__()
+        self.config = config
+        width = config.expert.width
+        self.paligemma_with_expert = PaliGemmaWithExpert(config)
+        self.action_in_proj = nn.Linear(config.max_action_dim, width)
+        self.action_out_proj = nn.Linear(width, config.max_action_dim)
+        self.time_mlp_in = nn.Linear(width, width)
+        self.time_mlp_out = nn.Linear(width, width)
+
+    # --- embeddings ---------------------------------------------------------------------------
+    @property
+    def language(self) -> LanguageModel:
+        return self.paligemma_with_expert.paligemma.model.language_model
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """Language, text-target and FAST tokens: scaled by sqrt(width) exactly once."""
+        return self.language.embed_tokens(ids) * math.sqrt(self.config.backbone.width)
+
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, cameras, 3, H, W) -> (B, cameras * tokens, width), unscaled projector output."""
+        batch = images.shape[0]
+        inner = self.paligemma_with_expert.paligemma.model
+        features = inner.vision_tower(pixel_values=images.flatten(0, 1)).last_hidden_state
+        return inner.multi_modal_projector.linear(features).reshape(batch, -1, self.config.backbone.width)
+
+    def time_condition(self, t: torch.Tensor) -> torch.Tensor:
+        emb = sinusoidal_embedding(t, self.config.expert.width, self.config.min_period, self.config.max_period)
+        return F.silu(self.time_mlp_out(F.silu(self.time_mlp_in(emb))))
+
+    def prefix(
+        self, batch: Batch, *, with_targets: bool, with_fast: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, Segments]:
+        tokens_per_image = self.config.image_tokens
+        images = self.embed_images(batch.images)
+        parts = [images, self.embed_tokens(batch.prompt)]
+        masks = [batch.image_masks.repeat_interleave(tokens_per_image, dim=1), batch.prompt_mask]
+        targets = fast = 0
+        if with_targets and batch.targets is not None:
+            parts.append(self.embed_tokens(batch.targets))
+            masks.append(batch.targets_mask)
+            targets = batch.targets.shape[1]
+        if with_fast and batch.fast is not None:
+            parts.append(self.embed_tokens(batch.fast))
+            masks.append(batch.fast_mask)
+            fast = batch.fast.shape[1]
+        segments = Segments(images=images.shape[1], prompt=batch.prompt.shape[1], targets=targets, fast=fast)
+        return torch.cat(parts, dim=1), torch.cat(masks, dim=1), segments
+
+    # --- losses ---------------------------------------------------------------------------------
+    def _next_token_loss(
+        self, hidden: torch.Tensor, pad: torch.Tensor, start: int, ids: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """CE of the tokens at [start, start + n), each predicted from the last real token
+        before it (padding in between is skipped, as autoregressive decoding would)."""
+        predictor = previous_real(pad)[:, start : start + ids.shape[1]]  # (B, n)
+        picked = torch.gather(hidden, 1, predictor.clamp(min=0)[..., None].expand(-1, -1, hidden.shape[-1]))
+        logits = self.paligemma_with_expert.paligemma.lm_head(picked)
+        losses = F.cross_entropy(logits.float().transpose(1, 2), ids, reduction="none")
+        valid = mask & (predictor >= 0)
+        return (losses * valid).sum() / valid.sum().clamp(min=1)
+
+    def forward(
+        self, batch: Batch, noise: torch.Tensor | None = None, t: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        flow_on = cfg.flow_loss_weight > 0 and batch.actions is not None
+        text_on = cfg.text_loss_weight > 0 and batch.targets is not None
+        fast_on = cfg.fast_loss_weight > 0 and batch.fast is not None
+        if not (flow_on or text_on or fast_on):
+            raise PolicyError(
+                "no loss is active: give actions with flow_loss_weight > 0, text targets with text_loss_weight > 0, "
+                "or FAST tokens with fast_loss_weight > 0"
+            )
+        prefix, prefix_mask, seg = self.prefix(batch, with_targets=text_on, with_fast=fast_on)
+        stacks = [self.language, self.paligemma_with_expert.gemma_expert.model]
+        losses: dict[str, torch.Tensor] = {}
+        if flow_on:  # the fused pass: one joint forward for every active loss
+            actions = batch.actions
+            noise = torch.randn_like(actions) if noise is None else noise
+            t = sample_time(actions.shape[0], cfg).to(actions.device) if t is None else t
+            x_t, target = noisy_actions(actions, noise, t)
+            seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=actions.shape[1])
+            pad = torch.cat(
+                [prefix_mask, torch.ones(actions.shape[:2], dtype=torch.bool, device=actions.device)], dim=1
+            )
+            allowed, positions = fused_masks(seg, pad)
+            prefix_out, suffix_out = joint_forward(
+                stacks, [prefix, self.action_in_proj(x_t)], additive(allowed), positions, self.time_condition(t),
+                insulate=cfg.knowledge_insulation,
+            )  # fmt: skip
+            losses["flow"] = flow_loss(self.action_out_proj(suffix_out), target, batch.action_dim or cfg.max_action_dim)
+        else:  # text or FAST only: one prefix-only pass
+            allowed, positions = fused_masks(seg, prefix_mask)
+            prefix_out, _ = joint_forward(stacks, [prefix, None], additive(allowed), positions)
+        if text_on:
+            start = seg.images + seg.prompt
+            losses["text"] = self._next_token_loss(prefix_out, prefix_mask, start, batch.targets, batch.targets_mask)
+        if fast_on:
+            losses["fast"] = self._next_token_loss(prefix_out, prefix_mask, seg.fast_start, batch.fast, batch.fast_mask)
+        weights = {"flow": cfg.flow_loss_weight, "text": cfg.text_loss_weight, "fast": cfg.fast_loss_weight}
+        losses["loss"] = sum(weights[name] * value for name, value in losses.items())
+        return losses
+
+
+def previous_real(pad: torch.Tensor) -> torch.Tensor:
+    """(B, N) padding -> for each position, the index of the last real token before it (-1: none)."""
+    index = torch.arange(pad.shape[1], device=pad.device).expand_as(pad)
+    real = torch.where(pad, index, torch.full_like(index, -1))
+    shifted = torch.cat([torch.full_like(real[:, :1], -1), real[:, :-1]], dim=1)
+    return torch.cummax(shifted, dim=1).values
+
+
+class PI05Policy(nn.Module):
+    """The wrapper whose state dict is a LeRobot pi05 checkpoint (keys under `model.`)."""
+
+    def __init__(self, config: PI05Config) -> None:
+        super().__init__()
+        self.config = config
+        self.model = PI05Model(config)

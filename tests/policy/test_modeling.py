@@ -1,0 +1,105 @@
+"""The fused forward: routing, equivalence with the separate passes, gradients, key names."""
+
+import pytest
+import torch
+
+from lerobot_policy.configuration import PI05Config
+from lerobot_policy.errors import PolicyError
+from lerobot_policy.modeling import Batch, PI05Policy
+
+
+def tiny(**weights) -> PI05Policy:
+    torch.manual_seed(0)
+    policy = PI05Policy(PI05Config.tiny(**weights))
+    with torch.no_grad():  # expert norms start at zero; give them something to do
+        for name, parameter in policy.named_parameters():
+            if name.endswith("dense.weight") or name.endswith("dense.bias"):
+                parameter.normal_(0, 0.05)
+    return policy.eval()
+
+
+def batch(config: PI05Config, with_text: bool = True, with_fast: bool = True) -> Batch:
+    g = torch.Generator().manual_seed(1)
+    prompt_mask = torch.tensor([[False, True, True, True, True], [True, True, True, True, True]])
+    return Batch(
+        images=torch.rand(2, 2, 3, 224, 224, generator=g) * 2 - 1,
+        image_masks=torch.tensor([[True, True], [True, False]]),
+        prompt=torch.randint(0, config.vocab_size, (2, 5), generator=g),
+        prompt_mask=prompt_mask,
+        actions=torch.randn(2, config.chunk_size, config.max_action_dim, generator=g),
+        action_dim=6,
+        targets=torch.randint(0, config.vocab_size, (2, 3), generator=g) if with_text else None,
+        targets_mask=torch.tensor([[True, True, False], [True, True, True]]) if with_text else None,
+        fast=torch.randint(0, config.vocab_size, (2, 4), generator=g) if with_fast else None,
+        fast_mask=torch.tensor([[True, True, True, False], [True, True, True, True]]) if with_fast else None,
+    )
+
+
+def test_parameter_names_are_lerobot_pi05_keys():
+    keys = set(tiny().state_dict())
+    for key in (
+        "model.paligemma_with_expert.paligemma.model.vision_tower.embeddings.patch_embedding.weight",
+        "model.paligemma_with_expert.paligemma.model.vision_tower.post_layernorm.weight",
+        "model.paligemma_with_expert.paligemma.model.multi_modal_projector.linear.weight",
+        "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight",
+        "model.paligemma_with_expert.paligemma.model.language_model.layers.0.self_attn.q_proj.weight",
+        "model.paligemma_with_expert.paligemma.model.language_model.norm.weight",
+        "model.paligemma_with_expert.paligemma.lm_head.weight",
+        "model.paligemma_with_expert.gemma_expert.model.layers.1.input_layernorm.dense.weight",
+        "model.paligemma_with_expert.gemma_expert.model.norm.dense.bias",
+        "model.paligemma_with_expert.gemma_expert.lm_head.weight",
+        "model.action_in_proj.weight", "model.action_out_proj.bias",
+        "model.time_mlp_in.weight", "model.time_mlp_out.bias",
+    ):  # fmt: skip
+        assert key in keys, key
+
+
+def test_fused_losses_equal_the_separate_passes():
+    policy = tiny(flow_loss_weight=1.0, text_loss_weight=1.0, fast_loss_weight=1.0)
+    b = batch(policy.config)
+    noise = torch.randn(b.actions.shape, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        fused = policy.model(b, noise, t)
+        prefix_only = tiny(flow_loss_weight=0.0, text_loss_weight=1.0, fast_loss_weight=1.0).model(b, noise, t)
+        flow_only = tiny(flow_loss_weight=1.0).model(batch(policy.config, with_text=True, with_fast=False), noise, t)
+    torch.testing.assert_close(fused["text"], prefix_only["text"], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused["fast"], prefix_only["fast"], rtol=1e-5, atol=1e-5)
+    # the flow-only pass has no FAST tokens at all: the suffix never saw them
+    flow_with_text = tiny(flow_loss_weight=1.0, text_loss_weight=1.0).model(
+        batch(policy.config, with_fast=False), noise, t
+    )
+    torch.testing.assert_close(fused["flow"], flow_with_text["flow"], rtol=1e-5, atol=1e-5)
+    assert torch.isfinite(flow_only["flow"])
+
+
+def test_flow_loss_has_no_gradient_through_the_fast_embeddings():
+    policy = tiny(flow_loss_weight=1.0, fast_loss_weight=1.0)
+    b = batch(policy.config, with_text=False)
+    captured = {}
+    embed = policy.model.embed_tokens
+
+    def spy(ids):
+        out = embed(ids)
+        if ids.shape[1] == 4:  # the FAST tokens
+            out.retain_grad()
+            captured["fast"] = out
+        return out
+
+    policy.model.embed_tokens = spy
+    losses = policy.model(b, torch.randn(b.actions.shape), torch.tensor([0.4, 0.6]))
+    losses["flow"].backward()
+    assert captured["fast"].grad is None or captured["fast"].grad.abs().max() == 0
+
+
+def test_routing_refuses_when_nothing_is_on():
+    policy = tiny(flow_loss_weight=0.0)
+    with pytest.raises(PolicyError, match="no loss is active"):
+        policy.model(batch(policy.config, with_text=False, with_fast=False))
+
+
+def test_previous_real_skips_padding():
+    from lerobot_policy.modeling import previous_real
+
+    pad = torch.tensor([[False, True, True, False, True]])
+    assert previous_real(pad).tolist() == [[-1, -1, 1, 2, 2]]
