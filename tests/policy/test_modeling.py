@@ -103,3 +103,15 @@ def test_previous_real_skips_padding():
 
     pad = torch.tensor([[False, True, True, False, True]])
     assert previous_real(pad).tolist() == [[-1, -1, 1, 2, 2]]
+
+
+def test_sampling_with_the_cached_prefix_equals_recomputing_it():
+    policy = tiny()
+    b = batch(policy.config, with_text=False, with_fast=False)
+    noise = torch.randn(
+        2, policy.config.chunk_size, policy.config.max_action_dim, generator=torch.Generator().manual_seed(3)
+    )
+    cached = policy.sample_actions(b, noise)
+    recomputed = policy.sample_actions(b, noise, use_cache=False)
+    assert cached.shape == (2, policy.config.chunk_size, policy.config.max_action_dim)
+    torch.testing.assert_close(cached, recomputed, rtol=1e-4, atol=1e-5)

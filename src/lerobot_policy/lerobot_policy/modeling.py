@@ -22,8 +22,8 @@ from transformers import SiglipVisionConfig, SiglipVisionModel
 
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
-from lerobot_policy.experts import GemmaStack, joint_forward
-from lerobot_policy.flow import flow_loss, noisy_actions, sample_time
+from lerobot_policy.experts import GemmaStack, joint_forward, prefix_pass, suffix_pass
+from lerobot_policy.flow import euler_sample, flow_loss, noisy_actions, sample_time
 from lerobot_policy.layers import sinusoidal_embedding
 from lerobot_policy.masks import Segments, additive, fused_masks
 
@@ -196,6 +196,37 @@ class PI05Model(nn.Module):
         return losses
 
 
+def _sample_actions(
+    model: PI05Model, batch: Batch, noise: torch.Tensor | None, steps: int | None, use_cache: bool
+) -> torch.Tensor:
+    cfg = model.config
+    prefix, prefix_mask, seg = model.prefix(batch, with_targets=False, with_fast=False)
+    batch_size, horizon = prefix.shape[0], cfg.chunk_size
+    noise = torch.randn(batch_size, horizon, cfg.max_action_dim, device=prefix.device) if noise is None else noise
+    full = Segments(seg.images, seg.prompt, suffix=horizon)
+    pad = torch.cat([prefix_mask, torch.ones(batch_size, horizon, dtype=torch.bool, device=prefix.device)], dim=1)
+    allowed, positions = fused_masks(full, pad)
+    mask, p = additive(allowed), full.prefix
+    expert = model.paligemma_with_expert.gemma_expert.model
+    if use_cache:  # one prefix pass; each step runs the expert over the suffix only
+        _, cache = prefix_pass(model.language, prefix, mask[:, :, :p, :p], positions[:, :p])
+
+        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            out = suffix_pass(
+                expert, model.action_in_proj(x), cache, mask[:, :, p:], positions[:, p:], cond=model.time_condition(t)
+            )
+            return model.action_out_proj(out)
+    else:  # the reference: the whole prefix again at every step
+
+        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            _, out = joint_forward(
+                [model.language, expert], [prefix, model.action_in_proj(x)], mask, positions, model.time_condition(t)
+            )
+            return model.action_out_proj(out)
+
+    return euler_sample(velocity, noise, steps or cfg.num_inference_steps)
+
+
 def previous_real(pad: torch.Tensor) -> torch.Tensor:
     """(B, N) padding -> for each position, the index of the last real token before it (-1: none)."""
     index = torch.arange(pad.shape[1], device=pad.device).expand_as(pad)
@@ -211,3 +242,11 @@ class PI05Policy(nn.Module):
         super().__init__()
         self.config = config
         self.model = PI05Model(config)
+
+    @torch.no_grad()
+    def sample_actions(
+        self, batch: Batch, noise: torch.Tensor | None = None, *, steps: int | None = None, use_cache: bool = True
+    ) -> torch.Tensor:
+        """(B, chunk_size, max_action_dim) normalized actions: Euler steps from noise, with
+        the prefix computed once and read, never written, by every step."""
+        return _sample_actions(self.model, batch, noise, steps, use_cache)
