@@ -115,3 +115,22 @@ def test_sampling_with_the_cached_prefix_equals_recomputing_it():
     recomputed = policy.sample_actions(b, noise, use_cache=False)
     assert cached.shape == (2, policy.config.chunk_size, policy.config.max_action_dim)
     torch.testing.assert_close(cached, recomputed, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_tiny_model_overfits_a_tiny_dataset():
+    torch.manual_seed(0)
+    policy = tiny(flow_loss_weight=1.0, text_loss_weight=1.0, fast_loss_weight=1.0).train()
+    b = batch(policy.config)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=3e-3)
+    history = []
+    for _ in range(300):  # fresh noise and time every step, as in training
+        losses = policy.model(b)
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+        optimizer.step()
+        history.append({k: v.item() for k, v in losses.items()})
+    last = {k: sum(h[k] for h in history[-20:]) / 20 for k in history[0]}
+    for key in ("loss", "flow", "text", "fast"):
+        assert last[key] <= history[0][key] / 10, f"{key}: {history[0][key]:.3f} -> {last[key]:.3f}"
