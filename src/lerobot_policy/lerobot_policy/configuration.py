@@ -37,11 +37,15 @@ class SiglipSize:
 GEMMA = {
     "gemma_2b": GemmaSize(2048, 18, 16_384, 8, 1, 256),
     "gemma_300m": GemmaSize(1024, 18, 4096, 8, 1, 256),
+    # benchmarks: compute dominates, proportions as the real model (vision << backbone, expert ~ backbone / 6)
+    "gemma_small": GemmaSize(512, 8, 4096, 8, 1, 64),
+    "gemma_small_expert": GemmaSize(256, 8, 1024, 8, 1, 64),
     "gemma_tiny": GemmaSize(64, 2, 128, 2, 1, 16),
     "gemma_tiny_expert": GemmaSize(32, 2, 64, 2, 1, 16),
 }
 SIGLIP = {
     "siglip_so400m": SiglipSize(1152, 27, 4304, 16, 14),  # 224 px -> 256 tokens
+    "siglip_small": SiglipSize(192, 3, 768, 4, 14),  # 224 px -> 256 tokens
     "siglip_tiny": SiglipSize(32, 2, 64, 2, 56),  # 224 px -> 16 tokens
 }
 
