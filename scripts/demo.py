@@ -10,13 +10,11 @@ Then the bags are converted into a LeRobotDataset v3, validated, and read back.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,13 +68,6 @@ class Processes:
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             self.stop(name)
-
-
-def sim_command(control: str, command: dict) -> dict:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.connect(control)
-        client.sendall((json.dumps(command) + "\n").encode())
-        return json.loads(client.makefile().readline())
 
 
 def bring_up(procs: Processes) -> str:
@@ -216,6 +207,8 @@ def convert_and_check(bags: list[Path], dataset: Path) -> bool:
 
 
 def main() -> int:
+    from lerobot_drivers.sim.cli import send_command
+
     workdir = Path(tempfile.mkdtemp(prefix="lerobot_demo_"))
     env = {
         **os.environ,
@@ -238,7 +231,7 @@ def main() -> int:
         for name in ("recorder", "leader", "camera_front", "camera_wrist"):
             procs.stop(name)
         code = procs.stop("follower")
-        torque = sim_command(control, {})["torque"]
+        torque = send_command(control, {})["torque"]
         off = all(v == 0 for v in torque.values())
         torque_state = "yes" if off else "NO"
         print(f"  3. all stopped with Ctrl-C; follower driver exit {code}, torque off on all servos: {torque_state}")

@@ -50,6 +50,13 @@ def suite_typestore() -> Any:
     return typestore
 
 
+def stamped_header(typestore: Any, stamp_ns: int, frame_id: str = "") -> Any:
+    """A std_msgs/Header (rosbags message) stamped `stamp_ns`."""
+    types = typestore.types
+    stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+    return types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
+
+
 def bag_paths(path: Path) -> Path:
     path = Path(path)
     if not path.exists():

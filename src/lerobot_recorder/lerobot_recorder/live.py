@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from lerobot_recorder.bag import suite_typestore
+from lerobot_recorder.bag import stamped_header, suite_typestore
 from lerobot_recorder.errors import RecorderError
 
 EVENT_TYPE = "lerobot_msgs/msg/EpisodeEvent"
@@ -77,10 +77,8 @@ class EpisodeBags:
             self._messages += 1
 
     def _write_event(self, event: int, stamp_ns: int) -> None:
-        types = self._typestore.types
-        stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
-        msg = types[EVENT_TYPE](
-            header=types["std_msgs/msg/Header"](stamp=stamp, frame_id=""),
+        msg = self._typestore.types[EVENT_TYPE](
+            header=stamped_header(self._typestore, stamp_ns),
             event=event,
             episode_index=self.index,
             task=self.task,

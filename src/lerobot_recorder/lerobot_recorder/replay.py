@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from lerobot_drivers.images import fill_compressed, fill_image
 from lerobot_drivers.profile import load_profile
-from lerobot_recorder.bag import suite_typestore
+from lerobot_recorder.bag import stamped_header, suite_typestore
 from lerobot_recorder.errors import DatasetError, RecorderError
 from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.spec import DatasetSpec
+from lerobot_recorder.synthetic import camera_message
 
 JOINT_STATE, IMAGE, COMPRESSED, STRING = (
     "sensor_msgs/msg/JointState", "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage", "std_msgs/msg/String",
@@ -56,26 +56,15 @@ def episode_messages(
 
 def build(typestore: Any, msgtype: str, stamp_ns: int, fields: dict) -> Any:
     types = typestore.types
-    header = types["std_msgs/msg/Header"](
-        stamp=types["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=""
-    )
-    empty = np.zeros(0, np.uint8)
     if msgtype == STRING:
         return types[STRING](data=fields["data"])
+    header = stamped_header(typestore, stamp_ns)
     if msgtype == JOINT_STATE:
         position = np.asarray(fields["position"], dtype=np.float64)
         return types[JOINT_STATE](
             header=header, name=list(fields["name"]), position=position, velocity=np.zeros(0), effort=np.zeros(0)
         )
-    if msgtype == COMPRESSED:
-        msg = fill_compressed(types[COMPRESSED](header=header, format="", data=empty), fields["image"], "png")
-    else:
-        msg = fill_image(
-            types[IMAGE](header=header, height=0, width=0, encoding="", is_bigendian=0, step=0, data=empty),
-            fields["image"],
-        )
-    msg.data = np.frombuffer(msg.data, np.uint8)
-    return msg
+    return camera_message(types, header, fields["image"], compressed=msgtype == COMPRESSED)[0]
 
 
 def write_episode_bag(

@@ -19,7 +19,7 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 
 from lerobot_drivers.cameras import synthetic_frame
 from lerobot_drivers.images import fill_compressed, fill_image
-from lerobot_recorder.bag import suite_typestore
+from lerobot_recorder.bag import stamped_header, suite_typestore
 
 NS = 1_000_000_000
 
@@ -87,9 +87,7 @@ class _Messages:
         self.frames = dict.fromkeys(arm.cameras, 0)
 
     def header(self, seconds: float) -> object:
-        ns = round(seconds * NS)
-        stamp = self.types["builtin_interfaces/msg/Time"](sec=ns // NS, nanosec=ns % NS)
-        return self.types["std_msgs/msg/Header"](stamp=stamp, frame_id="")
+        return stamped_header(self.typestore, round(seconds * NS))
 
     def add(self, key: str, receive_s: float, msg: object, msgtype: str) -> None:
         self.items.append((round(receive_s * NS), key, self.typestore.serialize_cdr(msg, msgtype)))
