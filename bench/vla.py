@@ -5,6 +5,7 @@ camera, two cameras), batch 4, chunk 50, on this machine's CPU, in one run:
 - one training step (forward + backward) fused (flow + text + FAST in one backbone pass)
   vs two passes (flow-only pass + prefix-only pass for text and FAST) vs flow-only;
 - inference: one prefix pass + 10 cached denoising steps vs the prefix recomputed every step.
+Freed memory is kept in the process, as `lerobot_policy_train` does (lerobot_policy.memory).
 Targets: fused / two passes <= 0.65, fused / flow-only <= 1.2, cached / recomputed <= 0.3.
 Last line: the three ratios.
 """
@@ -18,9 +19,11 @@ from collections.abc import Callable
 import torch
 
 from lerobot_policy.configuration import PI05Config
+from lerobot_policy.memory import keep_freed_memory
 from lerobot_policy.modeling import Batch, PI05Policy
 
 torch.set_num_threads(2)
+keep_freed_memory()  # as the training command runs: no page faults for each step's activations
 
 
 def make(weights: dict[str, float]) -> PI05Policy:
@@ -43,14 +46,18 @@ def make_batch(config: PI05Config, batch: int = 4) -> Batch:
     )  # fmt: skip
 
 
-def timed(step: Callable[[], None], repeats: int = 5) -> float:
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def interleaved(steps: dict[str, Callable[[], None]], rounds: int = 5) -> dict[str, float]:
+    """Median time of each step, the steps taken in turn every round: a machine that speeds up
+    or slows down during the run affects all of them alike."""
+    for step in steps.values():
+        step()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def train_step(policies: list[PI05Policy], batch: Batch) -> Callable[[], None]:
@@ -68,14 +75,20 @@ def main() -> None:
     batch = make_batch(fused.config)
     flow_only = make({"flow_loss_weight": 1.0})
     prefix_only = make({"flow_loss_weight": 0.0, "text_loss_weight": 1.0, "fast_loss_weight": 1.0})
-    t_fused = timed(train_step([fused], batch))
-    t_two = timed(train_step([flow_only, prefix_only], batch))
-    t_flow = timed(train_step([flow_only], batch))
+    training = interleaved({
+        "fused": train_step([fused], batch),
+        "two": train_step([flow_only, prefix_only], batch),
+        "flow": train_step([flow_only], batch),
+    })  # fmt: skip
+    t_fused, t_two, t_flow = training["fused"], training["two"], training["flow"]
     print(f"training step (forward + backward), batch 4: fused {t_fused:.2f} s, ", end="")
     print(f"two passes {t_two:.2f} s, flow-only {t_flow:.2f} s")
     with torch.no_grad():
-        t_cached = timed(lambda: fused.sample_actions(batch, steps=10), repeats=3)
-        t_recomputed = timed(lambda: fused.sample_actions(batch, steps=10, use_cache=False), repeats=3)
+        inference = interleaved({
+            "cached": lambda: fused.sample_actions(batch, steps=10),
+            "recomputed": lambda: fused.sample_actions(batch, steps=10, use_cache=False),
+        }, rounds=3)  # fmt: skip
+    t_cached, t_recomputed = inference["cached"], inference["recomputed"]
     print(f"inference, 10 denoising steps: cached prefix {t_cached:.2f} s, ", end="")
     print(f"prefix recomputed each step {t_recomputed:.2f} s")
     print(

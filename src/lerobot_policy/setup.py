@@ -24,5 +24,5 @@ setup(
     ),
     license="Apache-2.0",
     python_requires=">=3.10",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["lerobot_policy_train = lerobot_policy.train_cli:main"]},
 )

@@ -63,6 +63,34 @@ def test_prefix_outputs_do_not_depend_on_the_suffix():
     assert fused_suffix.shape == (2, 5, EXPERT.width)
 
 
+def test_rows_past_keep_from_equal_the_full_forward_and_skipped_experts_return_none():
+    """Rows nobody reads are dropped in the last layer only: the rows kept are unchanged, and
+    an expert reduced to keys and values still conditions the others exactly as before."""
+    backbone, expert = build()
+    seg = Segments(images=4, prompt=3, targets=2, fast=3, suffix=5)
+    pad = torch.ones(2, seg.total, dtype=torch.bool)
+    pad[1, 5:7] = False  # padded prompt tail
+    allowed, positions = fused_masks(seg, pad)
+    mask = additive(allowed)
+    prefix, suffix, cond = (
+        torch.randn(2, seg.prefix, BACKBONE.width),
+        torch.randn(2, 5, EXPERT.width),
+        torch.randn(2, EXPERT.width),
+    )
+    full_prefix, full_suffix = joint_forward([backbone, expert], [prefix, suffix], mask, positions, cond)
+    for insulate in (False, True):
+        kept, kept_suffix = joint_forward(
+            [backbone, expert], [prefix, suffix], mask, positions, cond, insulate=insulate, keep_from=[6, 2]
+        )
+        torch.testing.assert_close(kept, full_prefix[:, 6:], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(kept_suffix, full_suffix[:, 2:], rtol=1e-5, atol=1e-5)
+    none, flow_only = joint_forward(
+        [backbone, expert], [prefix, suffix], mask, positions, cond, keep_from=[seg.prefix, 0]
+    )
+    assert none is None
+    torch.testing.assert_close(flow_only, full_suffix, rtol=1e-5, atol=1e-5)
+
+
 def test_suffix_is_blind_to_fast_tokens():
     backbone, expert = build()
     seg = Segments(images=4, prompt=3, fast=3, suffix=5)

@@ -31,3 +31,13 @@ def test_flow_loss_ignores_padding_dimensions():
     prediction = torch.zeros(1, 10, 32)
     prediction[..., 6:] = 100.0  # padding dimensions beyond the robot's 6
     assert flow_loss(prediction, target, action_dim=6) == 0
+
+
+def test_flow_loss_ignores_steps_past_the_episode_end():
+    target = torch.zeros(2, 10, 32)
+    prediction = torch.ones(2, 10, 32)
+    pad = torch.zeros(2, 10, dtype=torch.bool)
+    pad[0, 7:] = True
+    prediction[0, 7:] = 100.0  # the repeated last action past the end: no signal
+    assert flow_loss(prediction, target, action_dim=6, pad=pad) == 1.0
+    assert flow_loss(prediction, target, action_dim=6) > 1.0

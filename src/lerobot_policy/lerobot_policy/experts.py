@@ -71,8 +71,9 @@ def _norm(module: nn.Module, x: torch.Tensor, cond: torch.Tensor | None) -> tupl
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    scores = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5 + mask  # softmax in fp32
-    return torch.softmax(scores, dim=-1).to(v.dtype) @ v
+    """Scaled dot-product attention under an additive mask; PyTorch's fused kernels accumulate
+    the softmax in fp32, as Gemma's eager attention does, without materializing the scores."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), scale=q.shape[-1] ** -0.5)
 
 
 def joint_layer(
@@ -83,34 +84,49 @@ def joint_layer(
     cond: torch.Tensor | None,
     *,
     insulate: bool = False,
+    keep_from: list[int] | None = None,
 ) -> list[torch.Tensor | None]:
+    """One layer of every expert. `keep_from[i]`: the first of expert i's rows to compute
+    past attention (all of its rows still give keys and values); the others are dropped,
+    and an expert with no row left returns None."""
     present = [i for i, h in enumerate(hiddens) if h is not None]
-    lengths, gates, parts = [], {}, {"q": [], "k": [], "v": []}
+    starts = {i: (keep_from[i] if keep_from else 0) for i in present}
+    lengths, kept, rows, gates, parts = [], [], [], {}, {"q": [], "k": [], "v": []}
+    offset = 0
     for i in present:
         normed, gates[i] = _norm(layers[i].input_layernorm, hiddens[i], cond)
         for name, tensor in zip("qkv", layers[i].self_attn.qkv(normed), strict=True):
             parts[name].append(tensor)
-        lengths.append(hiddens[i].shape[1])
+        tokens = hiddens[i].shape[1]
+        lengths.append(tokens)
+        kept.append(tokens - starts[i])
+        rows.append(torch.arange(offset + starts[i], offset + tokens, device=hiddens[i].device))
+        offset += tokens
     q, k, v = (torch.cat(parts[name], dim=2) for name in "qkv")  # (B, heads, N, hd)
     q, k = rope(q, positions), rope(k, positions)
+    if keep_from:
+        selected = torch.cat(rows)
+        q, mask = q[:, :, selected], mask[:, :, selected]
     groups = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
     if insulate and len(present) > 1:
         # the expert reads the prefix's keys and values without sending gradients into them
-        p = lengths[0]
+        p, pq = lengths[0], kept[0]
         k_frozen = torch.cat([k[:, :, :p].detach(), k[:, :, p:]], dim=2)
         v_frozen = torch.cat([v[:, :, :p].detach(), v[:, :, p:]], dim=2)
         out = torch.cat(
-            [_attend(q[:, :, :p], k, v, mask[:, :, :p]), _attend(q[:, :, p:], k_frozen, v_frozen, mask[:, :, p:])],
+            [_attend(q[:, :, :pq], k, v, mask[:, :, :pq]), _attend(q[:, :, pq:], k_frozen, v_frozen, mask[:, :, pq:])],
             dim=2,
         )
     else:
         out = _attend(q, k, v, mask)
-    out = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # (B, N, heads * hd)
+    out = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # (B, kept rows, heads * hd)
     results: list[torch.Tensor | None] = [None] * len(hiddens)
-    for i, chunk in zip(present, out.split(lengths, dim=1), strict=True):
+    for i, chunk in zip(present, out.split(kept, dim=1), strict=True):
+        if chunk.shape[1] == 0:
+            continue
         layer = layers[i]
-        x = gated_residual(hiddens[i], layer.self_attn.o_proj(chunk), gates[i])
+        x = gated_residual(hiddens[i][:, starts[i] :], layer.self_attn.o_proj(chunk), gates[i])
         normed, gate = _norm(layer.post_attention_layernorm, x, cond)
         results[i] = gated_residual(x, layer.mlp(normed), gate)
     return results
@@ -124,11 +140,17 @@ def joint_forward(
     cond: torch.Tensor | None = None,
     *,
     insulate: bool = False,
+    keep_from: list[int] | None = None,
 ) -> list[torch.Tensor | None]:
     """All layers of all experts over their tokens (None: an expert without tokens), then
-    each expert's final norm."""
-    for depth in range(stacks[0].size.depth):
-        hiddens = joint_layer([s.layers[depth] for s in stacks], hiddens, mask, positions, cond, insulate=insulate)
+    each expert's final norm. With `keep_from`, each expert's output holds only its rows
+    from keep_from[i] on: the last layer computes nothing past attention for rows whose
+    output nobody reads (image tokens in training, the whole prefix for flow only)."""
+    depth = stacks[0].size.depth
+    for index in range(depth):
+        last = keep_from if index == depth - 1 else None
+        layers = [s.layers[index] for s in stacks]
+        hiddens = joint_layer(layers, hiddens, mask, positions, cond, insulate=insulate, keep_from=last)
     return [None if h is None else _norm(s.norm, h, cond)[0] for s, h in zip(stacks, hiddens, strict=True)]
 
 

@@ -26,9 +26,16 @@ def noisy_actions(actions: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -
     return t * noise + (1 - t) * actions, noise - actions
 
 
-def flow_loss(predicted_velocity: torch.Tensor, target: torch.Tensor, action_dim: int) -> torch.Tensor:
-    """MSE over the real action dimensions (the rest is zero padding up to max_action_dim)."""
-    return torch.mean((predicted_velocity[..., :action_dim] - target[..., :action_dim]) ** 2)
+def flow_loss(
+    predicted_velocity: torch.Tensor, target: torch.Tensor, action_dim: int, pad: torch.Tensor | None = None
+) -> torch.Tensor:
+    """MSE over the real action dimensions (the rest is zero padding up to max_action_dim) and,
+    given `pad` (B, H), over the steps inside the episode only."""
+    errors = (predicted_velocity[..., :action_dim] - target[..., :action_dim]) ** 2
+    if pad is None:
+        return errors.mean()
+    inside = (~pad)[..., None].to(errors.dtype)
+    return (errors * inside).sum() / (inside.sum() * action_dim).clamp(min=1)
 
 
 def euler_sample(

@@ -12,6 +12,7 @@ real token before it, so padding anywhere in the prefix is skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -36,10 +37,15 @@ class Batch:
     prompt_mask: torch.Tensor  # (B, Lp) bool
     actions: torch.Tensor | None = None  # (B, horizon, max_action_dim), normalized, zero-padded
     action_dim: int = 0  # the robot's real action dimensions
+    action_pad: torch.Tensor | None = None  # (B, horizon) bool: steps past the episode's end
     targets: torch.Tensor | None = None  # (B, Lt) text target ids
     targets_mask: torch.Tensor | None = None
     fast: torch.Tensor | None = None  # (B, F) FAST codes as backbone ids (with the terminator)
     fast_mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return Batch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
 
 
 class Projector(nn.Module):
@@ -145,9 +151,11 @@ class PI05Model(nn.Module):
         self, hidden: torch.Tensor, pad: torch.Tensor, start: int, ids: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """CE of the tokens at [start, start + n), each predicted from the last real token
-        before it (padding in between is skipped, as autoregressive decoding would)."""
+        before it (padding in between is skipped, as autoregressive decoding would). `hidden`
+        holds the prefix's last rows only (see `first_read`)."""
         predictor = previous_real(pad)[:, start : start + ids.shape[1]]  # (B, n)
-        picked = torch.gather(hidden, 1, predictor.clamp(min=0)[..., None].expand(-1, -1, hidden.shape[-1]))
+        rows = (predictor - (pad.shape[1] - hidden.shape[1])).clamp(min=0)
+        picked = torch.gather(hidden, 1, rows[..., None].expand(-1, -1, hidden.shape[-1]))
         logits = self.paligemma_with_expert.paligemma.lm_head(picked)
         losses = F.cross_entropy(logits.float().transpose(1, 2), ids, reduction="none")
         valid = mask & (predictor >= 0)
@@ -166,6 +174,7 @@ class PI05Model(nn.Module):
                 "or FAST tokens with fast_loss_weight > 0"
             )
         prefix, prefix_mask, seg = self.prefix(batch, with_targets=text_on, with_fast=fast_on)
+        read_from = first_read(prefix_mask, seg.images + seg.prompt) if text_on or fast_on else seg.prefix
         stacks = [self.language, self.paligemma_with_expert.gemma_expert.model]
         losses: dict[str, torch.Tensor] = {}
         if flow_on:  # the fused pass: one joint forward for every active loss
@@ -180,12 +189,16 @@ class PI05Model(nn.Module):
             allowed, positions = fused_masks(seg, pad)
             prefix_out, suffix_out = joint_forward(
                 stacks, [prefix, self.action_in_proj(x_t)], additive(allowed), positions, self.time_condition(t),
-                insulate=cfg.knowledge_insulation,
+                insulate=cfg.knowledge_insulation, keep_from=[read_from, 0],
             )  # fmt: skip
-            losses["flow"] = flow_loss(self.action_out_proj(suffix_out), target, batch.action_dim or cfg.max_action_dim)
+            losses["flow"] = flow_loss(
+                self.action_out_proj(suffix_out), target, batch.action_dim or cfg.max_action_dim, batch.action_pad
+            )
         else:  # text or FAST only: one prefix-only pass
             allowed, positions = fused_masks(seg, prefix_mask)
-            prefix_out, _ = joint_forward(stacks, [prefix, None], additive(allowed), positions)
+            prefix_out, _ = joint_forward(
+                stacks, [prefix, None], additive(allowed), positions, keep_from=[read_from, 0]
+            )
         if text_on:
             start = seg.images + seg.prompt
             losses["text"] = self._next_token_loss(prefix_out, prefix_mask, start, batch.targets, batch.targets_mask)
@@ -225,6 +238,11 @@ def _sample_actions(
             return model.action_out_proj(out)
 
     return euler_sample(velocity, noise, steps or cfg.num_inference_steps)
+
+
+def first_read(pad: torch.Tensor, start: int) -> int:
+    """The first prefix row whose output predicts a token at or after `start`, over the batch."""
+    return int(previous_real(pad)[:, start].clamp(min=0).min())
 
 
 def previous_real(pad: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,68 @@
+"""Samples -> the model's Batch, with pi05's preprocessing.
+
+State and actions are quantile-normalized with the dataset's stats and zero-padded to 32;
+images are resized with padding to the model's resolution in [-1, 1]; the prompt holds the
+task and the discretized padded state. FAST targets are the normalized chunk's codes mapped
+into the backbone vocabulary, then the "|" separator and EOS (the prompt already ends with
+"Action: "). Chunks that run past their episode are FAST-encoded as LeRobot feeds them (the
+last action repeated); the flow loss skips those steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from lerobot_policy.bundle import ACTION, STATE
+from lerobot_policy.configuration import PI05Config
+from lerobot_policy.fast import FastTokenizer, to_backbone_ids
+from lerobot_policy.modeling import Batch
+from lerobot_policy.processor import QuantileNormalizer, pad_vector, pi05_prompt, preprocess_images
+from lerobot_policy.text import TextTokenizer
+
+
+@dataclass
+class Collator:
+    config: PI05Config
+    normalizer: QuantileNormalizer
+    text: TextTokenizer
+    fast: FastTokenizer | None = None
+    fast_max_tokens: int = 64
+    target_max_tokens: int = 32
+
+    def fast_ids(self, normalized_chunk: np.ndarray) -> list[int]:
+        codes = to_backbone_ids(np.asarray(self.fast.encode(normalized_chunk)), self.config.vocab_size,
+                                self.config.fast_skip_tokens).tolist()  # fmt: skip
+        return [*codes, *self.text.ids("|"), self.text.eos_id][: self.fast_max_tokens]
+
+    def __call__(self, samples: list[dict[str, Any]]) -> Batch:
+        cfg = self.config
+        state = self.normalizer.normalize(STATE, torch.as_tensor(np.stack([s["state"] for s in samples])))
+        actions = self.normalizer.normalize(ACTION, torch.as_tensor(np.stack([s["actions"] for s in samples])))
+        state = pad_vector(state, cfg.max_state_dim)
+        prompts = [pi05_prompt(s["task"], row.numpy()) for s, row in zip(samples, state, strict=True)]
+        prompt, prompt_mask = self.text.encode(prompts, cfg.tokenizer_max_length)
+        cameras = len(samples[0]["images"])
+        pixels = torch.stack([torch.as_tensor(np.stack(s["images"])) for s in samples])  # (B, cams, H, W, 3) uint8
+        pixels = pixels.permute(0, 1, 4, 2, 3).flatten(0, 1)
+        images = preprocess_images(pixels, cfg.image_resolution[0]).unflatten(0, (len(samples), cameras))
+        batch = Batch(
+            images=images, image_masks=torch.ones(len(samples), cameras, dtype=torch.bool), prompt=prompt,
+            prompt_mask=prompt_mask, actions=pad_vector(actions, cfg.max_action_dim), action_dim=actions.shape[-1],
+            action_pad=torch.as_tensor(np.stack([s["action_pad"] for s in samples])),
+        )  # fmt: skip
+        if "text_target" in samples[0] and cfg.text_loss_weight > 0:
+            batch.targets, batch.targets_mask = self.text.encode_targets(
+                [s["text_target"] for s in samples], self.target_max_tokens
+            )
+        if self.fast is not None and cfg.fast_loss_weight > 0:
+            rows = [self.fast_ids(chunk.numpy()) for chunk in actions]
+            batch.fast = torch.full((len(rows), self.fast_max_tokens), int(self.text.tokenizer.pad_token_id))
+            batch.fast_mask = torch.zeros(len(rows), self.fast_max_tokens, dtype=torch.bool)
+            for i, row in enumerate(rows):
+                batch.fast[i, : len(row)] = torch.tensor(row)
+                batch.fast_mask[i, : len(row)] = True
+        return batch
