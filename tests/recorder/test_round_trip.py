@@ -58,10 +58,14 @@ def image_of(message) -> np.ndarray:
     return compressed_to_rgb(message) if hasattr(message, "format") else image_to_rgb(message)
 
 
-@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
-@pytest.mark.parametrize("parts", [1, 3], ids=["single-file", "split"])
-def test_round_trip(tmp_path, spec, storage, parts):
-    arm = SyntheticArm(drop_every=9, zero_stamp_every=11, jitter_s=0.003)
+@pytest.mark.parametrize(
+    ("storage", "parts", "image_format"),
+    [("mcap", 1, "png"), ("mcap", 3, "png"), ("sqlite3", 1, "png"), ("sqlite3", 3, "png"), ("mcap", 1, "jpeg")],
+    ids=["mcap", "mcap-split", "sqlite3", "sqlite3-split", "mcap-jpeg"],
+)
+def test_round_trip(tmp_path, spec, storage, parts, image_format):
+    """jpeg: the frames go to the encoder as the decoder's YUV, never through RGB."""
+    arm = SyntheticArm(drop_every=9, zero_stamp_every=11, jitter_s=0.003, compressed_format=image_format)
     bag = write_bag(tmp_path / "bag", arm, [(0, 2.0, "pick the cube"), (2.5, 4.0, "place it")], storage=storage)
     if parts > 1:
         split_bag(bag, parts)
