@@ -64,7 +64,7 @@ def image_of(message) -> np.ndarray:
     ids=["mcap", "mcap-split", "sqlite3", "sqlite3-split", "mcap-jpeg"],
 )
 def test_round_trip(tmp_path, spec, storage, parts, image_format):
-    """jpeg: the frames go to the encoder as the decoder's YUV, never through RGB."""
+    """jpeg: what cameras publish, lossy before the codec; png: exact frames."""
     arm = SyntheticArm(drop_every=9, zero_stamp_every=11, jitter_s=0.003, compressed_format=image_format)
     bag = write_bag(tmp_path / "bag", arm, [(0, 2.0, "pick the cube"), (2.5, 4.0, "place it")], storage=storage)
     if parts > 1:

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from lerobot_drivers.errors import DriverError
@@ -25,10 +24,10 @@ from lerobot_recorder import v3_format as fmt
 from lerobot_recorder.align import Alignment, StreamTimes, align
 from lerobot_recorder.bag import Bag
 from lerobot_recorder.episodes import Segmentation, Span, from_events, from_gaps
-from lerobot_recorder.errors import BagError, DatasetError, MappingError, RecorderError
+from lerobot_recorder.errors import BagError, MappingError, RecorderError
 from lerobot_recorder.extractors import FIXED_NAMES, extractor_for, header_stamp_ns, image_extractor_for
 from lerobot_recorder.spec import DatasetSpec
-from lerobot_recorder.video import JpegDecoder, codec_options, frame_shape
+from lerobot_recorder.video import codec_options
 from lerobot_recorder.writer import DatasetWriter, Episode
 
 
@@ -148,38 +147,6 @@ def decode_image(bag: Bag, topic: str, msgtype: str, raw: bytes, log_time_ns: in
         raise MappingError(f"bag {bag.name}, camera {topic}, t={log_time_ns / 1e9:.6f} s: {exc}") from None
 
 
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
-
-
-class FrameDecoder:
-    """One camera's messages -> frames for its encoder: JPEG CompressedImage straight to YUV,
-    everything else to RGB; every frame checked against the stream's size."""
-
-    def __init__(self, camera: CameraTimes) -> None:
-        self.camera = camera
-        self.jpeg = JpegDecoder() if camera.msgtype == COMPRESSED else None
-
-    def __call__(self, bag: Bag, message: Any) -> np.ndarray | av.VideoFrame:
-        camera, when = self.camera, message.log_time_ns
-        frame = None
-        if self.jpeg is not None:
-            msg = bag.typestore.deserialize_cdr(message.data, camera.msgtype)
-            if "jpeg" in msg.format.lower() or "jpg" in msg.format.lower():
-                try:
-                    frame = self.jpeg.decode(bytes(msg.data))
-                except DatasetError as exc:
-                    raise MappingError(f"bag {bag.name}, camera {camera.topic}, t={when / 1e9:.6f} s: {exc}") from None
-        if frame is None:
-            frame = decode_image(bag, camera.topic, camera.msgtype, message.data, when)
-        if frame_shape(frame) != camera.shape:
-            shape = frame_shape(frame)
-            raise MappingError(
-                f"bag {bag.name}, camera {camera.topic}: a {shape[1]}x{shape[0]} image at "
-                f"t={when / 1e9:.6f} s in a {camera.shape[1]}x{camera.shape[0]} stream"
-            )
-        return frame
-
-
 def spans_of(content: BagContent, spec: DatasetSpec, segmentation: Segmentation, gap_s: float) -> list[Span]:
     state = content.numeric["observation.state"]
     stamps = np.sort(np.array(state.receive_ns, dtype=np.int64))
@@ -245,7 +212,6 @@ def align_span(content: BagContent, spec: DatasetSpec, span: Span) -> Alignment:
 
 def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterator[np.ndarray]:
     """Decoded frames for `picks` (message indices, one per frame), read in one pass."""
-    decode = FrameDecoder(camera)
     with Bag([bag_path]) as bag:
         messages = enumerate(bag.messages([camera.topic], deserialize=False))
         position, current, frame = -1, None, None
@@ -257,7 +223,8 @@ def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterato
                 position, current = next(messages)
                 frame = None
             if frame is None:
-                frame = decode(bag, current)
+                frame = decode_image(bag, camera.topic, camera.msgtype, current.data, current.log_time_ns)
+                _check_shape(frame, camera, bag.name, current.log_time_ns)
             yield frame
 
 
@@ -322,14 +289,16 @@ class SharedCameraRead:
                     raise RecorderError(f"the camera reader stopped before {key} had all its frames") from None
 
     def _frames(self, key: str) -> Iterator[np.ndarray]:
-        decode, last, frame = FrameDecoder(self.cameras[key]), None, None
+        camera, last, frame = self.cameras[key], None, None
         try:
             while (item := self._next(key)) is not self.DONE:
                 if isinstance(item, BaseException):
                     raise item
                 message, bag = item
                 if message is not last:  # the same message for consecutive frames: decode once
-                    frame, last = decode(bag, message), message
+                    frame = decode_image(bag, camera.topic, camera.msgtype, message.data, message.log_time_ns)
+                    _check_shape(frame, camera, bag.name, message.log_time_ns)
+                    last = message
                 yield frame
         except Exception as exc:
             self.failure = self.failure or exc
@@ -346,6 +315,14 @@ def camera_streams(
     if any(np.any(np.diff(p) < 0) for p in picks.values()):
         return {key: frames_of(bag_path, camera, picks[key]) for key, camera in cameras.items()}
     return SharedCameraRead(bag_path, cameras, picks).streams()
+
+
+def _check_shape(frame: np.ndarray, camera: CameraTimes, bag: str, log_time_ns: int) -> None:
+    if frame.shape != camera.shape:
+        raise MappingError(
+            f"bag {bag}, camera {camera.topic}: a {frame.shape[1]}x{frame.shape[0]} image at "
+            f"t={log_time_ns / 1e9:.6f} s in a {camera.shape[1]}x{camera.shape[0]} stream"
+        )
 
 
 def quality_report(bag: Path, span: Span, result: Alignment, fps: int) -> dict[str, Any]:

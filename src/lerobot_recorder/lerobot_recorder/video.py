@@ -20,7 +20,6 @@ CODECS = {
     "libsvtav1": {"g": "2", "crf": "30", "preset": "12"},  # LeRobot's default codec and settings
     "libx264": {"g": "2", "crf": "23", "preset": "veryfast"},
 }
-PIXEL_FORMAT = "yuv420p"
 logging.getLogger("libav").setLevel(logging.ERROR)
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise
 
@@ -44,15 +43,14 @@ class VideoFileWriter:
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream(codec, rate=fps, options=codec_options(codec))
         self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = PIXEL_FORMAT
+        self._stream.pix_fmt = "yuv420p"
         self._stream.time_base = Fraction(1, fps)
         self._shape = (height, width, 3)
 
-    def write(self, image: np.ndarray | av.VideoFrame) -> None:
-        """An RGB array, or a decoded frame in any pixel format (converted by the encoder)."""
-        if frame_shape(image) != self._shape:
-            raise DatasetError(f"{self.path}: frame of shape {frame_shape(image)}, the video is {self._shape}")
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24") if isinstance(image, np.ndarray) else image
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape != self._shape:
+            raise DatasetError(f"{self.path}: frame of shape {rgb.shape}, the video is {self._shape}")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = self.frames
         self._mux(self._stream.encode(frame))
         self.frames += 1
@@ -72,35 +70,6 @@ class VideoFileWriter:
     def close(self) -> None:
         self._mux(self._stream.encode())
         self._container.close()
-
-
-def frame_shape(image: np.ndarray | av.VideoFrame) -> tuple[int, ...]:
-    return image.shape if isinstance(image, np.ndarray) else (image.height, image.width, 3)
-
-
-def as_rgb(image: np.ndarray | av.VideoFrame) -> np.ndarray:
-    return image if isinstance(image, np.ndarray) else image.to_ndarray(format="rgb24")
-
-
-class JpegDecoder:
-    """JPEG -> the decoded YUV picture (libavcodec's mjpeg), handed to the encoder as it is:
-    going through RGB would cost a colour conversion each way (about 1.4 ms a 640x480 frame
-    for RGB -> YUV alone), for pixels the encoder wants in YUV anyway."""
-
-    def __init__(self) -> None:
-        self._codec = av.CodecContext.create("mjpeg", "r")
-        self._codec.thread_count = 1  # the encoders own the cores
-
-    def decode(self, data: bytes) -> av.VideoFrame:
-        try:
-            frames = self._codec.decode(av.Packet(data))
-        except av.error.FFmpegError as exc:
-            raise DatasetError(f"a JPEG image ({len(data)} bytes) does not decode: {exc}") from None
-        if len(frames) != 1:
-            raise DatasetError(f"a JPEG image ({len(data)} bytes) decoded to {len(frames)} pictures")
-        # JPEG's YUV is full range; the videos are limited range, as RGB frames become: convert
-        # the values, not only the format's name (the range tag alone would be lost in the mp4)
-        return frames[0].reformat(format=PIXEL_FORMAT, src_color_range="JPEG", dst_color_range="MPEG")
 
 
 def decode_frames(path: Path, timestamps: list[float], tolerance_s: float = 1e-4) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from lerobot_recorder import stats as stats_lib
 from lerobot_recorder import v3_format as fmt
 from lerobot_recorder.errors import DatasetError
-from lerobot_recorder.video import VideoFileWriter, as_rgb, codec_options
+from lerobot_recorder.video import VideoFileWriter, codec_options
 
 
 @dataclass
@@ -257,7 +257,7 @@ class DatasetWriter:
         for i, frame in enumerate(_exactly(frames, n, key)):
             writer.write(frame)
             if i in wanted:
-                image_stats.add(as_rgb(frame))
+                image_stats.add(frame)
         meta = {
             f"videos/{key}/chunk_index": chunk,
             f"videos/{key}/file_index": file,
