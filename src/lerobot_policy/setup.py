@@ -24,5 +24,10 @@ setup(
     ),
     license="Apache-2.0",
     python_requires=">=3.10",
-    entry_points={"console_scripts": ["lerobot_policy_train = lerobot_policy.train_cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "lerobot_policy_train = lerobot_policy.train_cli:main",
+            "lerobot_policy_node = lerobot_policy.nodes.policy_node:main",
+        ]
+    },
 )

@@ -40,3 +40,13 @@ def dataset_with_subtasks(dataset, tmp_path_factory) -> Path:
     info["features"]["subtask"] = {"dtype": "string", "shape": [1], "names": None}
     (folder / "meta" / "info.json").write_text(json.dumps(info, indent=2))
     return folder
+
+
+@pytest.fixture(scope="session")
+def trained_policy(dataset, tmp_path_factory) -> Path:
+    """A tiny policy trained for two steps on `dataset`: a real policy folder, weights barely trained."""
+    from lerobot_policy.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("policy_run") / "run"
+    last = train(TrainConfig(dataset=str(dataset), output=str(run), steps=2, batch_size=2, progress=False))
+    return last / "pretrained_model"

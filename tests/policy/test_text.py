@@ -6,7 +6,9 @@ from lerobot_policy.errors import PolicyError
 from lerobot_policy.processor import pi05_prompt
 from lerobot_policy.text import TextTokenizer, train_small_tokenizer
 
-PROMPTS = [pi05_prompt(task, [s / 10, -s / 10, 0.5]) for task in ("pick the cube", "open_the drawer") for s in range(10)]
+PROMPTS = [
+    pi05_prompt(task, [s / 10, -s / 10, 0.5]) for task in ("pick the cube", "open_the drawer") for s in range(10)
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,8 @@ def test_saved_tokenizers_load_from_a_folder_with_the_same_ids(tokenizer, tmp_pa
 
 
 def test_a_missing_tokenizer_names_what_to_give(tmp_path):
-    with pytest.raises(PolicyError, match="local folder that holds tokenizer.json"):
+    with pytest.raises(PolicyError, match=r"local folder that holds tokenizer\.json"):
         TextTokenizer.load(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(PolicyError, match="google/paligemma-3b-pt-224"):
+    with pytest.raises(PolicyError, match=r"google/paligemma-3b-pt-224"):
         TextTokenizer.load(tmp_path / "empty")

@@ -40,20 +40,14 @@ class Collator:
 
     def __call__(self, samples: list[dict[str, Any]]) -> Batch:
         cfg = self.config
-        state = self.normalizer.normalize(STATE, torch.as_tensor(np.stack([s["state"] for s in samples])))
-        actions = self.normalizer.normalize(ACTION, torch.as_tensor(np.stack([s["actions"] for s in samples])))
-        state = pad_vector(state, cfg.max_state_dim)
-        prompts = [pi05_prompt(s["task"], row.numpy()) for s, row in zip(samples, state, strict=True)]
-        prompt, prompt_mask = self.text.encode(prompts, cfg.tokenizer_max_length)
-        cameras = len(samples[0]["images"])
-        pixels = torch.stack([torch.as_tensor(np.stack(s["images"])) for s in samples])  # (B, cams, H, W, 3) uint8
-        pixels = pixels.permute(0, 1, 4, 2, 3).flatten(0, 1)
-        images = preprocess_images(pixels, cfg.image_resolution[0]).unflatten(0, (len(samples), cameras))
-        batch = Batch(
-            images=images, image_masks=torch.ones(len(samples), cameras, dtype=torch.bool), prompt=prompt,
-            prompt_mask=prompt_mask, actions=pad_vector(actions, cfg.max_action_dim), action_dim=actions.shape[-1],
-            action_pad=torch.as_tensor(np.stack([s["action_pad"] for s in samples])),
+        batch = observation_batch(
+            cfg, self.normalizer, self.text,
+            images=[s["images"] for s in samples], states=np.stack([s["state"] for s in samples]),
+            tasks=[s["task"] for s in samples],
         )  # fmt: skip
+        actions = self.normalizer.normalize(ACTION, torch.as_tensor(np.stack([s["actions"] for s in samples])))
+        batch.actions, batch.action_dim = pad_vector(actions, cfg.max_action_dim), actions.shape[-1]
+        batch.action_pad = torch.as_tensor(np.stack([s["action_pad"] for s in samples]))
         if "text_target" in samples[0] and cfg.text_loss_weight > 0:
             batch.targets, batch.targets_mask = self.text.encode_targets(
                 [s["text_target"] for s in samples], self.target_max_tokens
@@ -66,3 +60,25 @@ class Collator:
                 batch.fast[i, : len(row)] = torch.tensor(row)
                 batch.fast_mask[i, : len(row)] = True
         return batch
+
+
+def observation_batch(
+    config: PI05Config,
+    normalizer: QuantileNormalizer,
+    text: TextTokenizer,
+    *,
+    images: list[list[np.ndarray]],
+    states: np.ndarray,
+    tasks: list[str],
+) -> Batch:
+    """What the model sees of one observation per sample: (H, W, 3) uint8 images per camera,
+    raw states, tasks -> padded images in [-1, 1], the prompt with the discretized state."""
+    state = pad_vector(normalizer.normalize(STATE, torch.as_tensor(states, dtype=torch.float32)), config.max_state_dim)
+    prompts = [pi05_prompt(task, row.numpy()) for task, row in zip(tasks, state, strict=True)]
+    prompt, prompt_mask = text.encode(prompts, config.tokenizer_max_length)
+    cameras = len(images[0])
+    pixels = torch.stack([torch.as_tensor(np.stack(views)) for views in images])  # (B, cams, H, W, 3) uint8
+    pixels = pixels.permute(0, 1, 4, 2, 3).flatten(0, 1)
+    resized = preprocess_images(pixels, config.image_resolution[0]).unflatten(0, (len(images), cameras))
+    return Batch(images=resized, image_masks=torch.ones(len(images), cameras, dtype=torch.bool), prompt=prompt,
+                 prompt_mask=prompt_mask)  # fmt: skip

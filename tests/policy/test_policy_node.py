@@ -1,0 +1,92 @@
+"""The policy node in its own process, fed by the robot's topics from the test process."""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import String
+
+from lerobot_drivers.cameras import synthetic_frame
+from lerobot_drivers.images import fill_compressed, fill_image
+from lerobot_msgs.msg import ActionChunk, PolicyStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = ROOT / "config" / "so101_follower_sim.yaml"
+JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
+
+
+class Robot:
+    """What the arm and camera drivers would publish; the cameras can be cut."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.state = node.create_publisher(JointState, "/follower/joint_states", qos_profile_sensor_data)
+        self.front = node.create_publisher(CompressedImage, "/front/image_raw/compressed", qos_profile_sensor_data)
+        self.wrist = node.create_publisher(Image, "/wrist/image_raw", qos_profile_sensor_data)
+        self.frame = 0
+        self.timers = [node.create_timer(0.01, self.joints), node.create_timer(1 / 30, self.cameras)]
+
+    def joints(self) -> None:
+        now = self.node.get_clock().now()
+        msg = JointState(name=JOINTS, position=[0.3 * math.sin(now.nanoseconds / 1e9 + i) for i in range(6)])
+        msg.header.stamp = now.to_msg()
+        self.state.publish(msg)
+
+    def cameras(self) -> None:
+        image = synthetic_frame(self.frame, 160, 120)
+        self.frame += 1
+        stamp = self.node.get_clock().now().to_msg()
+        jpeg, raw = fill_compressed(CompressedImage(), image), fill_image(Image(), image)
+        jpeg.header.stamp = raw.header.stamp = stamp
+        self.front.publish(jpeg)
+        self.wrist.publish(raw)
+
+    def cut_cameras(self) -> None:
+        self.node.destroy_timer(self.timers.pop())
+
+
+def start_policy(testbed, policy: Path, *params: str):
+    args = [sys.executable, "-m", "lerobot_policy.nodes.policy_node", "--ros-args",
+            "-p", f"policy_path:={policy}", "-p", f"profile:={PROFILE}", "-p", "autostart:=true"]  # fmt: skip
+    for param in params:
+        args += ["-p", param]
+    return testbed.start("policy", args)
+
+
+def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros_probe, trained_policy):
+    commands = ros_probe.collect(
+        JointState, "/follower/joint_commands", QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
+    chunks = ros_probe.collect(ActionChunk, "/policy/action_chunk", 50)
+    status = ros_probe.collect(PolicyStatus, "/policy/status", 50)
+    robot = Robot(ros_probe.node)
+    start_policy(ros_testbed, trained_policy, "task:=pick the cube", "inference_steps:=3")
+    first = chunks.wait_for(2, timeout=60)[0]
+    assert (first.horizon, first.action_dim, list(first.joint_names)) == (10, 6, JOINTS)
+    assert len(first.values) == 60 and all(math.isfinite(v) for v in first.values)
+    assert abs(first.period.nanosec / 1e9 - 1 / 30) < 1e-6 and first.observation_stamp.sec > 0
+    sent = commands.wait_for(15, timeout=30)
+    assert all(m.name == JOINTS and np.isfinite(m.position).all() for m in sent)
+    chunk_rows = {tuple(np.round(np.reshape(c.values, (10, 6))[k], 9)) for c in chunks.snapshot() for k in range(10)}
+    assert tuple(np.round(sent[-1].position, 9)) in chunk_rows  # every command is a step of a published chunk
+    running = status.wait_for(1, timeout=10, where=lambda m: m.state == PolicyStatus.STATE_RUNNING)[0]
+    assert running.task == "pick the cube" and running.chunks_published >= 1
+
+    ros_probe.node.create_publisher(String, "/policy/task", 10).publish(String(data="place the cube"))
+    status.wait_for(1, timeout=10, where=lambda m: m.task == "place the cube")
+
+    robot.cut_cameras()
+    status.wait_for(1, timeout=10, where=lambda m: m.state == PolicyStatus.STATE_HOLDING_STALE_OBSERVATION)
+    time.sleep(0.3)
+    count = len(commands.snapshot())
+    time.sleep(1.0)
+    assert len(commands.snapshot()) == count, "the policy kept commanding on a stale observation"
+
+
+def test_a_missing_policy_folder_fails_configure_and_names_the_files(ros_testbed, tmp_path):
+    node = start_policy(ros_testbed, tmp_path / "nowhere", "task:=x")
+    node.wait_for_output(r"configure failed: .* has no normalization.safetensors", timeout=30)
