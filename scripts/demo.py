@@ -5,7 +5,9 @@ Processes on a private DDS domain (limited to this host):
   simulated SO-101 leader bus (moved "by hand") + leader node: teleoperation of the follower
   two cameras (synthetic: front as jpeg CompressedImage, wrist as raw Image)
   the live recorder: two episodes recorded through its services, one mcap bag each
-Then the bags are converted into a LeRobotDataset v3, validated, and read back.
+Then the bags are converted into a LeRobotDataset v3, validated, and read back; a tiny
+pi0.5-style policy is trained on it and the policy node drives the simulated follower from
+the cameras and joint states; everything stops with Ctrl-C, servos torqued off.
 """
 
 from __future__ import annotations
@@ -206,6 +208,80 @@ def convert_and_check(bags: list[Path], dataset: Path) -> bool:
     return not problems and reader.num_episodes == len(TASKS) and moving > 0.05
 
 
+def train_policy(dataset: Path, run: Path) -> Path:
+    """A tiny pi0.5-style model, flow + FAST losses in one pass, on the dataset just recorded."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "lerobot_policy.train_cli", "--dataset", str(dataset), "--output", str(run),
+         "--steps", "40", "--batch-size", "4", "--log-every", "5", "--save-every", "40",
+         "--set", "flow_loss_weight=1", "--set", "fast_loss_weight=1", "--set", "optimizer_lr=1e-3",
+         "--set", "scheduler_decay_lr=1e-4"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"training failed:\n{result.stderr[-3000:]}")
+    import json
+
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    print(
+        f"  5. trained a tiny pi0.5-style policy (flow + FAST in one backbone pass) for {records[-1]['step']} steps "
+        f"in {time.monotonic() - started:.1f} s: loss {records[0]['loss']:.2f} -> {records[-1]['loss']:.2f}; "
+        f"checkpoint, metrics and loss curve in {run}"
+    )
+    return run / "checkpoints" / "last" / "pretrained_model"
+
+
+def serve_policy(procs: Processes, policy: Path, seconds: float = 4.0) -> bool:
+    """The policy node drives the follower from the cameras and joint states."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import JointState
+
+    from lerobot_msgs.msg import PolicyStatus
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node("demo_observer", context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        seen = {"commands": [], "states": [], "status": []}
+        best_effort = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+        node.create_subscription(JointState, "/follower/joint_commands", seen["commands"].append, best_effort)
+        node.create_subscription(
+            JointState, "/follower/joint_states", lambda m: seen["states"].append(m.position), qos_profile_sensor_data
+        )
+        node.create_subscription(PolicyStatus, "/policy/status", seen["status"].append, 10)
+        procs.start(
+            "policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
+            "-p", f"profile:={FOLLOWER}", "-p", f"task:={TASKS[0]}", "-p", "autostart:=true",
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not seen["commands"] and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        if not seen["commands"]:
+            raise SystemExit(f"the policy node sent no command; its log:\n{procs.workdir / 'policy.log'}")
+        seen["states"].clear()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    running = [s for s in seen["status"] if s.state == PolicyStatus.STATE_RUNNING]
+    latency = max((s.last_inference_latency for s in running), default=float("nan"))
+    states = [list(p) for p in seen["states"]]
+    moved = max(abs(a - b) for a, b in zip(states[0], states[-1], strict=True)) if len(states) > 1 else 0.0
+    print(
+        f"  6. policy node on the follower: {len(seen['commands'])} commands in {seconds:.0f} s, "
+        f"{running[-1].chunks_published if running else 0} chunks, inference {latency * 1e3:.0f} ms, "
+        f"arm moved {moved:.3f} rad under the policy"
+    )
+    return bool(running) and len(seen["commands"]) > seconds * 10 and moved > 0.001
+
+
 def main() -> int:
     from lerobot_drivers.sim.cli import send_command
 
@@ -228,18 +304,22 @@ def main() -> int:
     try:
         control = bring_up(procs)
         bags = record(procs, OUTPUT / "bags")
-        for name in ("recorder", "leader", "camera_front", "camera_wrist"):
+        for name in ("recorder", "leader"):
+            procs.stop(name)
+        print("  3. recorder and leader stopped with Ctrl-C; the follower holds its last command")
+        converted = convert_and_check(bags, OUTPUT / "dataset")
+        served = serve_policy(procs, train_policy(OUTPUT / "dataset", OUTPUT / "policy"))
+        for name in ("policy", "camera_front", "camera_wrist"):
             procs.stop(name)
         code = procs.stop("follower")
         torque = send_command(control, {})["torque"]
         off = all(v == 0 for v in torque.values())
         torque_state = "yes" if off else "NO"
-        print(f"  3. all stopped with Ctrl-C; follower driver exit {code}, torque off on all servos: {torque_state}")
-        ok = convert_and_check(bags, OUTPUT / "dataset") and off and code == 0
+        print(f"  7. all stopped with Ctrl-C; follower driver exit {code}, torque off on all servos: {torque_state}")
+        ok = converted and served and off and code == 0
     finally:
         procs.stop_all()
     print(f"main job {'passed' if ok else 'FAILED'} in {time.monotonic() - begun:.1f} s; output in {OUTPUT}")
-    print("not yet part of the main job: the VLA policy (training on this dataset, serving it on the arm)")
     return 0 if ok else 1
 
 

@@ -19,3 +19,5 @@ def test_main_job_passes():
     assert "torque off on all servos: yes" in result.stdout
     assert "(LeRobotDataset v3.0): valid" in result.stdout
     assert result.stdout.count("recorded episode") == 2
+    assert "trained a tiny pi0.5-style policy" in result.stdout
+    assert "policy node on the follower" in result.stdout

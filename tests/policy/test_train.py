@@ -142,10 +142,12 @@ def test_errors_name_the_problem_and_the_fix(dataset, tmp_path, capsys):
 def test_the_command_line_trains_with_model_overrides(dataset, tmp_path):
     run = tmp_path / "run"
     code = main(["--dataset", str(dataset), "--output", str(run), "--steps", "2", "--batch-size", "2",
-                 "--set", "flow_loss_weight=1", "--set", "chunk_size=8", "--set", "n_action_steps=8"])  # fmt: skip
+                 "--set", "flow_loss_weight=1", "--set", "chunk_size=8", "--set", "n_action_steps=8",
+                 "--set", "optimizer_lr=1e-3", "--set", "knowledge_insulation=true"])  # fmt: skip
     assert code == 0
     saved = json.loads((run / "checkpoints" / "last" / "pretrained_model" / "config.json").read_text())
     assert saved["type"] == "pi05" and saved["chunk_size"] == 8
+    assert saved["optimizer_lr"] == 1e-3 and saved["knowledge_insulation"] is True
 
 
 @pytest.mark.slow

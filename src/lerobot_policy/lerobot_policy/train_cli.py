@@ -41,8 +41,18 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise PolicyError(f"--set {item!r}: write key=value, e.g. --set fast_loss_weight=1")
-        values[key.strip()] = yaml.safe_load(value)
+        values[key.strip()] = _number_or_yaml(value)
     return values
+
+
+def _number_or_yaml(text: str) -> Any:
+    """YAML reads 1e-3 as a string (its floats need a dot): numbers first."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return yaml.safe_load(text)
 
 
 def main(argv: list[str] | None = None) -> int:
