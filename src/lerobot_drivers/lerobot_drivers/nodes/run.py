@@ -9,7 +9,10 @@ from typing import Protocol
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+RCLError = rclpy_implementation.RCLError
 
 
 class ManagedNode(Protocol):
@@ -41,6 +44,11 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
         rclpy.spin(node)  # type: ignore[arg-type]
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        # SIGINT shuts the context down from the signal handler; an executor that was just
+        # building its wait set then fails on the dead context: that is the same Ctrl-C
+        if rclpy.ok():
+            raise
     finally:
         node.release()
         node.destroy_node()
