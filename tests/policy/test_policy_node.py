@@ -64,7 +64,7 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
     chunks = ros_probe.collect(ActionChunk, "/policy/action_chunk", 50)
     status = ros_probe.collect(PolicyStatus, "/policy/status", 50)
     robot = Robot(ros_probe.node)
-    start_policy(ros_testbed, trained_policy, "task:=pick the cube", "inference_steps:=3")
+    node = start_policy(ros_testbed, trained_policy, "task:=pick the cube", "inference_steps:=3")
     first = chunks.wait_for(2, timeout=60)[0]
     assert (first.horizon, first.action_dim, list(first.joint_names)) == (10, 6, JOINTS)
     assert len(first.values) == 60 and all(math.isfinite(v) for v in first.values)
@@ -85,6 +85,7 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
     count = len(commands.snapshot())
     time.sleep(1.0)
     assert len(commands.snapshot()) == count, "the policy kept commanding on a stale observation"
+    assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]  # Ctrl-C: a clean exit
 
 
 def test_a_missing_policy_folder_fails_configure_and_names_the_files(ros_testbed, tmp_path):

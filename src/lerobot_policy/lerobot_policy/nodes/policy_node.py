@@ -253,7 +253,7 @@ class PolicyNode(ReleasingNode):
             self._publish_status()
 
     def _publish_status(self) -> None:
-        if self.runner is None:
+        if self.runner is None or not self.context.ok():  # after Ctrl-C the publishers are gone
             return
         _, age = self._observation()
         msg = PolicyStatus(state=self._status[0], message=self._status[1], task=self._task)
