@@ -316,7 +316,9 @@ def main() -> int:
         off = all(v == 0 for v in torque.values())
         torque_state = "yes" if off else "NO"
         print(f"  7. all stopped with Ctrl-C; follower driver exit {code}, torque off on all servos: {torque_state}")
-        ok = converted and served and off and code == 0
+        crashed = sorted(log.stem for log in workdir.glob("*.log") if "Traceback" in log.read_text())
+        print(f"     tracebacks in the processes' logs: {crashed or 'none'}")
+        ok = converted and served and off and code == 0 and not crashed
     finally:
         procs.stop_all()
     print(f"main job {'passed' if ok else 'FAILED'} in {time.monotonic() - begun:.1f} s; output in {OUTPUT}")

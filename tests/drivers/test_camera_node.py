@@ -28,7 +28,7 @@ def activate(probe):
 
 
 def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
-    start_camera(ros_testbed, "width:=160", "height:=120", "fps:=30.0", "camera_name:=wrist")
+    camera = start_camera(ros_testbed, "width:=160", "height:=120", "fps:=30.0", "camera_name:=wrist")
     raw = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
     compressed = ros_probe.collect(CompressedImage, "/wrist/image_raw/compressed", qos_profile_sensor_data)
     activate(ros_probe)
@@ -51,6 +51,7 @@ def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
     jpeg = compressed.wait_for(1)[0]
     assert jpeg.format == "rgb8; jpeg compressed bgr8"
     assert compressed_to_rgb(jpeg).shape == (120, 160, 3)
+    assert camera.stop() == 0 and "Traceback" not in camera.output, camera.output[-3000:]  # Ctrl-C mid-capture
 
 
 def test_video_file_camera_plays_the_file(ros_testbed, ros_probe, tmp_path):

@@ -19,7 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSource
 from lerobot_drivers.images import fill_compressed, fill_image
-from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
+from lerobot_drivers.nodes.run import RCLError, ReleasingNode, logged_transition, spin_lifecycle
 
 
 class CameraNode(ReleasingNode):
@@ -113,7 +113,7 @@ class CameraNode(ReleasingNode):
         frame_id = self._param("frame_id")
         raw, compressed = self._param("publish_raw"), self._param("publish_compressed")
         quality = self._param("jpeg_quality")
-        while self._running.is_set():
+        while self._running.is_set() and self.context.ok():  # Ctrl-C ends the context before release()
             try:
                 frame = self._loop.next_frame()
             except CameraError as exc:
@@ -121,14 +121,19 @@ class CameraNode(ReleasingNode):
                 time.sleep(0.1)
                 continue
             stamp = Time(nanoseconds=frame.stamp_ns).to_msg()
-            if raw:
-                msg = fill_image(Image(), frame.image)
-                msg.header.stamp, msg.header.frame_id = stamp, frame_id
-                self._raw_pub.publish(msg)
-            if compressed:
-                msg = fill_compressed(CompressedImage(), frame.image, "jpeg", quality)
-                msg.header.stamp, msg.header.frame_id = stamp, frame_id
-                self._compressed_pub.publish(msg)
+            try:
+                if raw:
+                    msg = fill_image(Image(), frame.image)
+                    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+                    self._raw_pub.publish(msg)
+                if compressed:
+                    msg = fill_compressed(CompressedImage(), frame.image, "jpeg", quality)
+                    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+                    self._compressed_pub.publish(msg)
+            except RCLError:
+                if self.context.ok():
+                    raise
+                return  # the context ended between the check and the publish
 
     def _publish_diagnostics(self) -> None:
         loop = self._loop
