@@ -12,7 +12,6 @@ Last line: the three ratios.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 
@@ -47,8 +46,8 @@ def make_batch(config: PI05Config, batch: int = 4) -> Batch:
 
 
 def interleaved(steps: dict[str, Callable[[], None]], rounds: int = 5) -> dict[str, float]:
-    """Median time of each step, the steps taken in turn every round: a machine that speeds up
-    or slows down during the run affects all of them alike."""
+    """Best time of each step (as timeit: interference from other work on a shared machine only
+    ever adds), the steps taken in turn every round so that drift affects all of them alike."""
     for step in steps.values():
         step()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in steps}
@@ -57,7 +56,7 @@ def interleaved(steps: dict[str, Callable[[], None]], rounds: int = 5) -> dict[s
             started = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: min(values) for name, values in times.items()}
 
 
 def train_step(policies: list[PI05Policy], batch: Batch) -> Callable[[], None]:
