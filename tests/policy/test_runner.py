@@ -70,3 +70,6 @@ def test_the_profile_must_offer_the_policys_cameras_and_joints(trained_policy):
         check_agreement(replace(profile, cameras=profile.cameras[:1]), bundle)
     with pytest.raises(PolicyError, match="not the profile's joints"):
         check_agreement(replace(profile, joints=profile.joints[::-1]), bundle)
+    assert bundle.assets.features.fps == 30
+    with pytest.raises(PolicyError, match="trained on 30 fps data"):
+        check_agreement(replace(profile, fps=15), bundle)

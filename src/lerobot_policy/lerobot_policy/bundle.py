@@ -36,6 +36,7 @@ class Features:
     cameras: list[str]
     state_names: list[str]
     action_names: list[str]
+    fps: int = 0  # the dataset's frame rate: one chunk step per frame (0: not recorded)
 
 
 @dataclass

@@ -159,6 +159,7 @@ def prepare_assets(cfg: TrainConfig, frames: TrainingFrames, model_config: PI05C
         cameras=frames.cameras,
         state_names=list(names[0] or [f"state_{i}" for i in range(frames.state_dim)]),
         action_names=list(names[1] or [f"action_{i}" for i in range(frames.action_dim)]),
+        fps=frames.reader.fps,
     )
     Assets(stats, text, features, fast).save(folder)
 

@@ -276,6 +276,11 @@ def check_agreement(profile: RobotProfile, bundle: PolicyBundle) -> None:
             f"the policy was trained with cameras {features.cameras}; the profile {profile.source} has "
             f"{sorted(cameras)}: add the missing camera(s) {missing} to the profile"
         )
+    if features.fps and features.fps != profile.fps:
+        raise PolicyError(
+            f"the policy was trained on {features.fps} fps data, the profile {profile.source} runs at "
+            f"{profile.fps} Hz: its chunk steps would play at the wrong speed; set the profile's fps to the dataset's"
+        )
     joints = [joint.name for joint in profile.joints]
     for kind, names in (("state", features.state_names), ("action", features.action_names)):
         if list(names) != joints:
