@@ -129,6 +129,9 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 def test_errors_name_the_problem_and_the_fix(dataset, tmp_path, capsys):
     with pytest.raises(PolicyError, match="nothing to resume"):
         train(config(dataset, tmp_path / "none", resume=True))
+    train(config(dataset, tmp_path / "done", steps=1))
+    with pytest.raises(PolicyError, match="already holds a run"):
+        train(config(dataset, tmp_path / "done", steps=1))
     with pytest.raises(PolicyError, match=r"no feature \['observation.images.top'\]"):
         train(config(dataset, tmp_path / "cams", cameras=["observation.images.top"]))
     with pytest.raises(PolicyError, match="collide"):

@@ -297,6 +297,8 @@ def train(cfg: TrainConfig) -> Path:
     frames = TrainingFrames(Path(cfg.dataset), chunk_size=config.chunk_size, keys=keys)
     check_dimensions(config, frames)
     resume_from = latest_checkpoint(output) if cfg.resume else None
+    if resume_from is None and checkpoint_dir(output).exists():
+        raise PolicyError(f"{output} already holds a run: continue it with --resume, or give another --output")
     if dist.main:
         output.mkdir(parents=True, exist_ok=True)
         (output / "train_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
