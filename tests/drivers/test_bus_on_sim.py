@@ -196,3 +196,17 @@ def test_an_exception_inside_the_sdk_is_a_retried_failure(bus):
     bus._handler.ping = flaky
     assert bus.ping(1, retries=1) == model(ARMS[bus.protocol][0]).number
     assert bus.errors["SDK raised IndexError: list index out of range"] == 1
+
+
+def test_late_replies_are_never_read_as_the_answer_to_the_next_request(bus, sim):
+    """The SDKs match a status packet by servo id only: a 1-byte reply that arrives after its
+    read timed out must not become the next 2-byte read's value."""
+    expected = bus.sync_read("Homing_Offset")
+    sim.faults.delay_rate, sim.faults.delay_s = 1.0, 0.15
+    with pytest.raises(BusError):
+        bus.sync_read("Firmware_Minor_Version" if "Firmware_Minor_Version" in bus.motors["gripper"].spec.registers
+                      else "Firmware_Version")  # fmt: skip
+    sim.faults.delay_rate = 0.0
+    time.sleep(0.5)  # every late reply has arrived and waits in the input buffer
+    assert bus.sync_read("Homing_Offset") == expected
+    assert bus.errors["late replies dropped"] >= 1

@@ -77,12 +77,10 @@ class Arm:
 
     def _check_calibration(self, write: bool) -> None:
         """The servos must hold the homing offsets of the file, or positions mean nothing."""
-        offsets = self.bus.sync_read("Homing_Offset")
-        wrong = {
-            n: (offsets[n], self.calibration[n].homing_offset)
-            for n in self.names
-            if offsets[n] != self.calibration[n].homing_offset or self.calibration[n].id != self.bus.motors[n].id
-        }
+        wrong = self._calibration_mismatch()
+        if wrong:  # a mismatch must hold on a second, fresh read before it stops the arm
+            time.sleep(0.05)
+            wrong = self._calibration_mismatch()
         if not wrong:
             return
         if not write:
@@ -96,6 +94,14 @@ class Arm:
             if self.bus.protocol == "feetech":
                 self.bus.write("Lock", name, 0)
             self.bus.write("Homing_Offset", name, self.calibration[name].homing_offset)
+
+    def _calibration_mismatch(self) -> dict[str, tuple[int, int]]:
+        offsets = self.bus.sync_read("Homing_Offset")
+        return {
+            n: (offsets[n], self.calibration[n].homing_offset)
+            for n in self.names
+            if offsets[n] != self.calibration[n].homing_offset or self.calibration[n].id != self.bus.motors[n].id
+        }
 
     def _apply_servo_setup(self) -> None:
         """The profile's register values (LeRobot's on-connect settings), written only where

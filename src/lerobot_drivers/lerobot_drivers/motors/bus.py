@@ -218,9 +218,16 @@ class MotorBus:
         """After a failed transaction: free the SDK's busy flag and drop late replies."""
         self._port.is_using = False
         time.sleep(0.001)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Drop whatever waits in the input buffer. The SDKs match a status packet by servo id
+        only, not by what was asked: a late reply to an earlier read would be taken as the
+        answer to the next one (a 1-byte firmware reply read as a 2-byte homing offset)."""
         serial = getattr(self._port, "ser", None)
-        if serial is not None:
+        if serial is not None and serial.in_waiting:
             serial.reset_input_buffer()
+            self.errors["late replies dropped"] += 1
 
     def _transact(self, what: str, call: Any, retries: int | None = None) -> Any:
         """Run `call` (returning (value, comm_result, error)) with bounded retries."""
@@ -228,6 +235,7 @@ class MotorBus:
         attempts = 1 + (self.retries if retries is None else retries)
         result = COMM_SUCCESS
         for _ in range(attempts):
+            self._drain()
             value, result, error = self._guarded(call)
             if result == COMM_SUCCESS:
                 if error:
