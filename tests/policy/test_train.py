@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from lerobot_drivers.profile import load_profile
 from lerobot_policy import train as train_module
 from lerobot_policy.bundle import PolicyBundle
 from lerobot_policy.collate import Collator
@@ -20,6 +21,9 @@ from lerobot_policy.errors import PolicyError
 from lerobot_policy.optim import cosine_with_warmup
 from lerobot_policy.train import TrainConfig, train
 from lerobot_policy.train_cli import main
+from lerobot_recorder.convert import convert
+from lerobot_recorder.spec import DatasetSpec
+from lerobot_recorder.synthetic import SyntheticArm, write_bag
 
 ALL_LOSSES = {"flow_loss_weight": 1.0, "text_loss_weight": 1.0, "fast_loss_weight": 1.0}
 
@@ -167,3 +171,19 @@ def test_two_processes_under_torchrun_train_one_model(dataset, tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]
     PolicyBundle.load(run / "checkpoints" / "last" / "pretrained_model")
+
+
+@pytest.mark.slow
+def test_a_tiny_model_overfits_a_tiny_dataset_through_the_training_command(tmp_path):
+    """One 0.8 s episode (about 24 frames), flow + FAST in one pass: both losses fall 10x."""
+    bag = write_bag(tmp_path / "bag", SyntheticArm(), [(0, 0.8, "pick the cube")])
+    profile = load_profile(Path(__file__).resolve().parents[2] / "config" / "so101_follower_sim.yaml")
+    convert([bag], DatasetSpec.from_profile(profile), tmp_path / "ds", codec="libx264")
+    schedule = {"optimizer_lr": 3e-3, "scheduler_warmup_steps": 20, "scheduler_decay_lr": 3e-4,
+                "scheduler_decay_steps": 400}  # fmt: skip
+    train(config(tmp_path / "ds", tmp_path / "run", steps=400, batch_size=4, log_every=10, save_every=400,
+                 policy={"flow_loss_weight": 1.0, "fast_loss_weight": 1.0, **schedule}))  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    first, last = records[0], records[-1]  # means over steps 1-10 and 391-400
+    for loss in ("loss", "flow", "fast"):
+        assert last[loss] < first[loss] / 10, f"{loss}: {first[loss]:.3f} -> {last[loss]:.3f}"
