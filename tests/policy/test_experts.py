@@ -44,17 +44,22 @@ def build(seed: int = 1):
     return backbone, expert
 
 
+def inputs(seg: Segments, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random prefix and suffix embeddings and a time condition for `seg`."""
+    return (
+        torch.randn(batch, seg.prefix, BACKBONE.width),
+        torch.randn(batch, seg.suffix, EXPERT.width),
+        torch.randn(batch, EXPERT.width),
+    )
+
+
 def test_prefix_outputs_do_not_depend_on_the_suffix():
     """Why the fused text/FAST losses equal the prefix-only pass: the prefix never attends to the suffix."""
     backbone, expert = build()
     seg = Segments(images=4, prompt=3, targets=2, fast=3, suffix=5)
     pad = torch.ones(2, seg.total, dtype=torch.bool)
     allowed, positions = fused_masks(seg, pad)
-    prefix, suffix, cond = (
-        torch.randn(2, seg.prefix, BACKBONE.width),
-        torch.randn(2, 5, EXPERT.width),
-        torch.randn(2, EXPERT.width),
-    )
+    prefix, suffix, cond = inputs(seg, batch=2)
     fused_prefix, fused_suffix = joint_forward([backbone, expert], [prefix, suffix], additive(allowed), positions, cond)
     prefix_only = Segments(images=4, prompt=3, targets=2, fast=3)
     allowed_p, positions_p = fused_masks(prefix_only, pad[:, : seg.prefix])
@@ -72,11 +77,7 @@ def test_rows_past_keep_from_equal_the_full_forward_and_skipped_experts_return_n
     pad[1, 5:7] = False  # padded prompt tail
     allowed, positions = fused_masks(seg, pad)
     mask = additive(allowed)
-    prefix, suffix, cond = (
-        torch.randn(2, seg.prefix, BACKBONE.width),
-        torch.randn(2, 5, EXPERT.width),
-        torch.randn(2, EXPERT.width),
-    )
+    prefix, suffix, cond = inputs(seg, batch=2)
     full_prefix, full_suffix = joint_forward([backbone, expert], [prefix, suffix], mask, positions, cond)
     for insulate in (False, True):
         kept, kept_suffix = joint_forward(
@@ -95,11 +96,7 @@ def test_suffix_is_blind_to_fast_tokens():
     backbone, expert = build()
     seg = Segments(images=4, prompt=3, fast=3, suffix=5)
     allowed, positions = fused_masks(seg, torch.ones(1, seg.total, dtype=torch.bool))
-    prefix, suffix, cond = (
-        torch.randn(1, seg.prefix, BACKBONE.width),
-        torch.randn(1, 5, EXPERT.width),
-        torch.randn(1, EXPERT.width),
-    )
+    prefix, suffix, cond = inputs(seg, batch=1)
     _, first = joint_forward([backbone, expert], [prefix, suffix], additive(allowed), positions, cond)
     changed = prefix.clone()
     changed[:, seg.fast_start :] += 5.0  # other FAST tokens
@@ -111,11 +108,7 @@ def test_knowledge_insulation_keeps_values_and_stops_gradients_into_the_backbone
     backbone, expert = build()
     seg = Segments(images=4, prompt=3, suffix=5)
     allowed, positions = fused_masks(seg, torch.ones(1, seg.total, dtype=torch.bool))
-    prefix, suffix, cond = (
-        torch.randn(1, seg.prefix, BACKBONE.width),
-        torch.randn(1, 5, EXPERT.width),
-        torch.randn(1, EXPERT.width),
-    )
+    prefix, suffix, cond = inputs(seg, batch=1)
     _, plain = joint_forward([backbone, expert], [prefix, suffix], additive(allowed), positions, cond)
     _, insulated = joint_forward(
         [backbone, expert], [prefix, suffix], additive(allowed), positions, cond, insulate=True

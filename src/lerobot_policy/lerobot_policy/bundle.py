@@ -88,9 +88,8 @@ class PolicyBundle:
     policy: PI05Policy
     assets: Assets
 
-    def save(self, folder: Path, policy: PI05Policy | None = None) -> None:
-        """`policy`: the weights to save when training holds them elsewhere."""
-        save_pretrained(policy or self.policy, folder)
+    def save(self, folder: Path) -> None:
+        save_pretrained(self.policy, folder)
         self.assets.save(folder)
 
     @classmethod

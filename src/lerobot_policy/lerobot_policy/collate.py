@@ -54,11 +54,7 @@ class Collator:
             )
         if self.fast is not None and cfg.fast_loss_weight > 0:
             rows = [self.fast_ids(chunk.numpy()) for chunk in actions]
-            batch.fast = torch.full((len(rows), self.fast_max_tokens), int(self.text.tokenizer.pad_token_id))
-            batch.fast_mask = torch.zeros(len(rows), self.fast_max_tokens, dtype=torch.bool)
-            for i, row in enumerate(rows):
-                batch.fast[i, : len(row)] = torch.tensor(row)
-                batch.fast_mask[i, : len(row)] = True
+            batch.fast, batch.fast_mask = self.text.pad(rows, self.fast_max_tokens)
         return batch
 
 

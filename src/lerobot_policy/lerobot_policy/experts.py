@@ -91,21 +91,19 @@ def joint_layer(
     and an expert with no row left returns None."""
     present = [i for i, h in enumerate(hiddens) if h is not None]
     starts = {i: (keep_from[i] if keep_from else 0) for i in present}
-    lengths, kept, rows, gates, parts = [], [], [], {}, {"q": [], "k": [], "v": []}
-    offset = 0
+    lengths, gates, parts = [], {}, {"q": [], "k": [], "v": []}
     for i in present:
         normed, gates[i] = _norm(layers[i].input_layernorm, hiddens[i], cond)
         for name, tensor in zip("qkv", layers[i].self_attn.qkv(normed), strict=True):
             parts[name].append(tensor)
-        tokens = hiddens[i].shape[1]
-        lengths.append(tokens)
-        kept.append(tokens - starts[i])
-        rows.append(torch.arange(offset + starts[i], offset + tokens, device=hiddens[i].device))
-        offset += tokens
+        lengths.append(hiddens[i].shape[1])
+    kept = [tokens - starts[i] for i, tokens in zip(present, lengths, strict=True)]
     q, k, v = (torch.cat(parts[name], dim=2) for name in "qkv")  # (B, heads, N, hd)
     q, k = rope(q, positions), rope(k, positions)
     if keep_from:
-        selected = torch.cat(rows)
+        offsets = [sum(lengths[:j]) for j in range(len(lengths))]
+        selected = torch.cat([torch.arange(offset + starts[i], offset + tokens, device=q.device)
+                              for i, offset, tokens in zip(present, offsets, lengths, strict=True)])  # fmt: skip
         q, mask = q[:, :, selected], mask[:, :, selected]
     groups = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)

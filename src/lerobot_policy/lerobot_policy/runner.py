@@ -18,6 +18,7 @@ import torch
 from lerobot_policy.action_chunk import ActionChunk
 from lerobot_policy.bundle import ACTION, PolicyBundle
 from lerobot_policy.collate import observation_batch
+from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
 
 
@@ -40,7 +41,7 @@ class PolicyRunner:
         self.normalizer = bundle.assets.normalizer
 
     @property
-    def config(self):
+    def config(self) -> PI05Config:
         return self.policy.config
 
     def infer(self, observation: Observation) -> np.ndarray:

@@ -66,10 +66,14 @@ class TextTokenizer:
         rows = [
             [*self.tokenizer.encode(text, add_special_tokens=False)[: max_length - 1], self.eos_id] for text in texts
         ]
-        ids = torch.full((len(rows), max_length), int(self.tokenizer.pad_token_id), dtype=torch.long)
-        mask = torch.zeros(len(rows), max_length, dtype=torch.bool)
+        return self.pad(rows, max_length)
+
+    def pad(self, rows: list[list[int]], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Id rows (each at most `length`) -> right-padded (ids, mask) of shape (len(rows), length)."""
+        ids = torch.full((len(rows), length), int(self.tokenizer.pad_token_id), dtype=torch.long)
+        mask = torch.zeros(len(rows), length, dtype=torch.bool)
         for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row)
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             mask[i, : len(row)] = True
         return ids, mask
 

@@ -224,7 +224,7 @@ def save_checkpoint(output: Path, step: int, bundle: PolicyBundle, trainer: Trai
     final = root / f"{step:06d}"
     partial = root / f".{step:06d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    bundle.save(partial / "pretrained_model", policy=trainer.policy)
+    bundle.save(partial / "pretrained_model")
     state = partial / "training_state"
     state.mkdir(parents=True)
     optim.save_state(state, trainer.optimizer, trainer.scheduler)

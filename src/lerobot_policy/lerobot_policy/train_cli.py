@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a model config field (loss weights, lr, chunk_size, ...); repeatable")  # fmt: skip
     for name, text in HELP.items():
-        kind = {int: int, str: str}.get(type(getattr(TrainConfig, name, "")), str)
+        kind = int if isinstance(getattr(TrainConfig, name, None), int) else str
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
     args = parser.parse_args(argv)
     options = {k: v for k, v in vars(args).items() if k not in ("config", "set") and v is not None}
