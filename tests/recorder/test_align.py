@@ -33,9 +33,11 @@ def test_drop_never_reuses_a_sample():
 
 def test_zero_and_out_of_order_stamps_are_repaired_and_counted():
     stream = StreamTimes.build("s", [None, 30 * MS, 20 * MS], [10 * MS, 31 * MS, 32 * MS])
-    assert stream.zero_stamps == 1 and stream.out_of_order == 1
+    assert stream.zero.sum() == 1 and stream.backwards.sum() == 1
     assert stream.stamps.tolist() == [10 * MS, 20 * MS, 30 * MS]
     assert stream.order.tolist() == [0, 2, 1]  # sorted position -> message index
+    quality = align({"s": stream}, {"s": AlignPolicy("hold", 1.0)}, 15 * MS, 40 * MS, 100).quality["s"]
+    assert (quality.zero_stamps, quality.out_of_order) == (0, 1), "counted within the episode only"
 
 
 def test_camera_latency_offset_moves_stamps_back():

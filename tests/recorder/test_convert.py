@@ -9,7 +9,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg
 
-from lerobot_recorder import convert as convert_module
+from lerobot_recorder import camera_feed
 from lerobot_recorder.bag import suite_typestore
 from lerobot_recorder.convert import convert
 from lerobot_recorder.errors import DatasetError, MappingError
@@ -136,7 +136,7 @@ def test_append_and_failed_append_leave_the_dataset_whole(tmp_path, spec, monkey
     convert([first], spec, tmp_path / "ds")
     before = fingerprint(tmp_path / "ds")
 
-    original = convert_module.decode_image
+    original = camera_feed.decode_image
     decoded = []
 
     def camera_dies(*args):
@@ -145,13 +145,13 @@ def test_append_and_failed_append_leave_the_dataset_whole(tmp_path, spec, monkey
             raise OSError("camera stream read error")
         return original(*args)
 
-    monkeypatch.setattr(convert_module, "decode_image", camera_dies)
+    monkeypatch.setattr(camera_feed, "decode_image", camera_dies)
     with pytest.raises(OSError, match="camera stream read error"):
         convert([second], spec, tmp_path / "ds")
     assert fingerprint(tmp_path / "ds") == before, "a failed append changed the dataset"
     assert not list(tmp_path.glob(".ds.*")), "staging left behind"
 
-    monkeypatch.setattr(convert_module, "decode_image", original)
+    monkeypatch.setattr(camera_feed, "decode_image", original)
     convert([second], spec, tmp_path / "ds")
     reader = DatasetReader(tmp_path / "ds")
     assert reader.num_episodes == 3 and reader.tasks == ["a", "b", "c"]

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from lerobot_recorder.bag import suite_typestore
+from lerobot_drivers.images import ENCODINGS, fill_image, image_to_rgb
+from lerobot_recorder.bag import stamped_header, suite_typestore
+from lerobot_recorder.content import cdr_image
 from lerobot_recorder.errors import MappingError
 from lerobot_recorder.extractors import EXTRACTORS, extractor_for, header_stamp_ns
 
@@ -61,3 +63,24 @@ def test_twist_and_pose():
 def test_unknown_type_says_how_to_add_one():
     with pytest.raises(MappingError, match=r"topic /odd carries my/msg/Odd, which has no extractor.*EXTRACTORS"):
         extractor_for("my/msg/Odd", "/odd")
+
+
+@pytest.mark.parametrize("little_endian", [True, False])
+@pytest.mark.parametrize("frame_id", ["", "a", "abc", "camera_optical_frame"])  # every padding before height
+@pytest.mark.parametrize("encoding", ["rgb8", "bgra8", "mono16"])
+def test_raw_images_read_straight_from_cdr_equal_rosbags(little_endian, frame_id, encoding):
+    typestore = suite_typestore()
+    channels, dtype = ENCODINGS[encoding]
+    pixels = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, (5, 7, channels)).astype(dtype)
+    msg = typestore.types["sensor_msgs/msg/Image"](
+        header=stamped_header(typestore, 123, frame_id), height=0, width=0, encoding="", is_bigendian=0, step=0,
+        data=np.zeros(0, np.uint8),
+    )  # fmt: skip
+    fill_image(msg, pixels, encoding)
+    msg.data = np.frombuffer(msg.data, np.uint8)
+    raw = typestore.serialize_cdr(msg, "sensor_msgs/msg/Image", little_endian=little_endian)
+    fast, full = cdr_image(raw), typestore.deserialize_cdr(raw, "sensor_msgs/msg/Image")
+    for field in ("height", "width", "encoding", "is_bigendian", "step"):
+        assert getattr(fast, field) == getattr(full, field), field
+    np.testing.assert_array_equal(image_to_rgb(fast, copy=False), image_to_rgb(full))
+    assert cdr_image(bytes(raw)[:40]) is None, "a cut message is left to the full deserializer"

@@ -31,8 +31,10 @@ ENCODINGS: dict[str, tuple[int, np.dtype]] = {
 }
 
 
-def image_to_array(msg: Any) -> np.ndarray:
-    """Image -> (H, W, C) array in the message's own channel order and dtype."""
+def image_to_array(msg: Any, *, copy: bool = True) -> np.ndarray:
+    """Image -> (H, W, C) array in the message's own channel order and dtype. `copy=False`
+    gives a read-only view of the message's pixels where their layout allows it (a reader that
+    only looks at them saves a copy of every frame)."""
     if msg.encoding not in ENCODINGS:
         raise ImageEncodingError(f"image encoding {msg.encoding!r} is not supported; supported: {sorted(ENCODINGS)}")
     channels, dtype = ENCODINGS[msg.encoding]
@@ -45,12 +47,13 @@ def image_to_array(msg: Any) -> np.ndarray:
             f"needs step >= {row_bytes} and {msg.step * msg.height} bytes"
         )
     rows = data[: msg.step * msg.height].reshape(msg.height, msg.step)[:, :row_bytes]
-    return rows.copy().view(dtype).reshape(msg.height, msg.width, channels).astype(dtype.newbyteorder("="))
+    rows = rows.copy() if copy else np.ascontiguousarray(rows)
+    return rows.view(dtype).reshape(msg.height, msg.width, channels).astype(dtype.newbyteorder("="), copy=False)
 
 
-def image_to_rgb(msg: Any) -> np.ndarray:
-    """Image -> (H, W, 3) uint8 RGB, for video features."""
-    array = image_to_array(msg)
+def image_to_rgb(msg: Any, *, copy: bool = True) -> np.ndarray:
+    """Image -> (H, W, 3) uint8 RGB, for video features (`copy` as for image_to_array)."""
+    array = image_to_array(msg, copy=copy)
     if msg.encoding in ("bgr8", "bgra8"):
         array = array[..., 2::-1]
     elif array.shape[2] == 4:

@@ -35,24 +35,25 @@ class AlignPolicy:
 
 @dataclass
 class StreamTimes:
-    """The stamps of one stream (ns, sorted) and what was repaired on the way."""
+    """The stamps of one stream (ns, sorted) and, per stamp, what was repaired on the way."""
 
     name: str
     stamps: np.ndarray  # int64, sorted ascending
     order: np.ndarray  # position of each sorted stamp in the stream's message order
-    zero_stamps: int = 0
-    out_of_order: int = 0
+    zero: np.ndarray | None = None  # bool per sorted stamp: no header stamp, receive time taken
+    backwards: np.ndarray | None = None  # bool per sorted stamp: older than the message before it
 
     @classmethod
     def build(cls, name: str, header_ns: list[int | None], receive_ns: list[int], offset_ns: int = 0) -> StreamTimes:
         """Header stamps where usable (zero/absent fall back to receive time), minus a latency
         offset, sorted; out-of-order stamps are counted, not trusted to arrive in order."""
-        zero = sum(1 for h in header_ns if h is None)
+        zero = np.array([h is None for h in header_ns], dtype=bool)
         raw = np.array([r if h is None else h for h, r in zip(header_ns, receive_ns, strict=True)], dtype=np.int64)
         raw -= offset_ns
-        out_of_order = int(np.sum(np.diff(raw) < 0)) if len(raw) > 1 else 0
+        backwards = np.zeros(len(raw), dtype=bool)
+        backwards[1:] = np.diff(raw) < 0
         order = np.argsort(raw, kind="stable")
-        return cls(name, raw[order], order, zero, out_of_order)
+        return cls(name, raw[order], order, zero[order], backwards[order])
 
 
 def select(times: StreamTimes, grid: np.ndarray, policy: AlignPolicy, period_ns: int) -> np.ndarray:
@@ -84,8 +85,8 @@ class StreamQuality:
     duplicated_frames: int = 0  # kept frames that reuse the previous frame's sample
     worst_staleness_s: float = 0.0  # largest |t - sample stamp| over kept frames
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (start s, length s) > 2 periods
-    zero_stamps: int = 0
-    out_of_order: int = 0
+    zero_stamps: int = 0  # within the episode
+    out_of_order: int = 0  # within the episode
 
 
 @dataclass
@@ -111,7 +112,8 @@ def align(
     for name, times in streams.items():
         picks = raw[name][keep]
         kept_stamps = _stamps_of(times, picks)
-        in_window = times.stamps[(times.stamps >= start_ns) & (times.stamps < end_ns)]
+        window = (times.stamps >= start_ns) & (times.stamps < end_ns)
+        in_window = times.stamps[window]
         gaps = np.diff(in_window) if len(in_window) > 1 else np.empty(0)
         quality[name] = StreamQuality(
             samples=len(in_window),
@@ -119,8 +121,8 @@ def align(
             duplicated_frames=int(np.sum(picks[1:] == picks[:-1])) if len(picks) > 1 else 0,
             worst_staleness_s=float(np.max(np.abs(grid[keep] - kept_stamps)) / 1e9) if len(picks) else 0.0,
             gaps=[((in_window[i] - start_ns) / 1e9, gaps[i] / 1e9) for i in np.flatnonzero(gaps > 2 * period)],
-            zero_stamps=times.zero_stamps,
-            out_of_order=times.out_of_order,
+            zero_stamps=int(np.sum(times.zero[window])) if times.zero is not None else 0,
+            out_of_order=int(np.sum(times.backwards[window])) if times.backwards is not None else 0,
         )
     return Alignment(grid[keep], {name: raw[name][keep] for name in streams}, quality, int(np.sum(~keep)))
 

@@ -140,6 +140,11 @@ class Bag:
         """Topic -> message type, over every connection of the bag."""
         return {c.topic: c.msgtype for c in self.connections}
 
+    @property
+    def end_ns(self) -> int:
+        """The receive time of the bag's last message."""
+        return max((r.end_time for r in self._readers), default=0)
+
     def message_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for connection in self.connections:

@@ -10,6 +10,7 @@ returns float values in that order; an image extractor returns RGB uint8 (H, W, 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ EXTRACTORS: dict[str, Extractor] = {
 }
 
 IMAGE_EXTRACTORS: dict[str, Callable[[Any], np.ndarray]] = {
-    "sensor_msgs/msg/Image": image_to_rgb,
+    "sensor_msgs/msg/Image": partial(image_to_rgb, copy=False),  # frames are only read: encoded and sampled
     "sensor_msgs/msg/CompressedImage": compressed_to_rgb,
 }
 

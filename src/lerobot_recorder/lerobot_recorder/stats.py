@@ -1,9 +1,11 @@
 """Per-episode statistics and their aggregation, as LeRobot computes them.
 
 Numeric features: per dimension over the episode's frames. Videos: per channel over evenly
-spaced sample frames, downsampled to about 150 px, in [0, 1], shape (3, 1, 1). Quantiles are
-exact here (LeRobot approximates them with running histograms); aggregation over episodes
-is LeRobot's: count-weighted means and quantiles, pooled std.
+spaced sample frames, downsampled to about 150 px, in [0, 1], shape (3, 1, 1); LeRobot's
+number of samples (n^0.75, 100 to 10,000) up to a factor of two, every s-th frame with s a
+power of two, so that frames can be sampled as they stream by without knowing n. Quantiles
+are exact here (LeRobot approximates them with running histograms); aggregation over
+episodes is LeRobot's: count-weighted means and quantiles, pooled std.
 """
 
 from __future__ import annotations
@@ -19,11 +21,6 @@ def sample_count(n: int, low: int = 100, high: int = 10_000, power: float = 0.75
     if n < low:
         return n
     return max(low, min(int(n**power), high))
-
-
-def sample_indices(n: int) -> list[int]:
-    """Which frames of an n-frame episode go into its image stats."""
-    return np.round(np.linspace(0, n - 1, sample_count(n))).astype(int).tolist()
 
 
 def downsample(image: np.ndarray, target: int = 150, threshold: int = 300) -> np.ndarray:
@@ -61,38 +58,57 @@ def numeric_stats(values: np.ndarray) -> Stats:
 
 class ImageStats:
     """Per-channel stats of sampled uint8 frames from 256-bin histograms: exact (quantiles as
-    np.quantile interpolates them), in constant memory however many frames are sampled."""
+    np.quantile interpolates them), in constant memory however many frames there are.
+
+    Frames come one at a time. Every `stride`-th is sampled; the stride doubles whenever the
+    samples would exceed twice `sample_count` of the frames so far. A sampled frame's histogram
+    is summed by its index's number of trailing zero bits, so that the frames at multiples of
+    any later stride can still be told apart from the rest.
+    """
 
     def __init__(self) -> None:
-        self.histogram = np.zeros((3, 256), dtype=np.int64)
+        self.levels = np.zeros((64, 3, 256), dtype=np.int64)
+        self.stride = 1
         self.frames = 0
 
     def add(self, frame: np.ndarray) -> None:
-        pixels = downsample(frame).reshape(-1, 3)
-        for channel in range(3):
-            self.histogram[channel] += np.bincount(pixels[:, channel], minlength=256)
+        index = self.frames
         self.frames += 1
+        while -(-self.frames // self.stride) > 2 * sample_count(self.frames):
+            self.stride *= 2
+        if index % self.stride:
+            return
+        pixels = downsample(frame).reshape(-1, 3)
+        level = 63 if index == 0 else (index & -index).bit_length() - 1
+        for channel in range(3):
+            self.levels[level, channel] += np.bincount(pixels[:, channel], minlength=256)
+
+    @property
+    def histogram(self) -> np.ndarray:
+        """The sampled frames' histogram: those at multiples of the final stride."""
+        return self.levels[self.stride.bit_length() - 1 :].sum(axis=0)
 
     def result(self) -> Stats:
+        histogram = self.histogram
         values = np.arange(256) / 255.0
-        total = self.histogram.sum(axis=1)  # pixels per channel
-        mean = (self.histogram * values).sum(axis=1) / total
-        std = np.sqrt((self.histogram * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / total)
-        present = self.histogram > 0
+        total = histogram.sum(axis=1)  # pixels per channel
+        mean = (histogram * values).sum(axis=1) / total
+        std = np.sqrt((histogram * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / total)
+        present = histogram > 0
         stats = {
             "min": values[present.argmax(axis=1)],
             "max": values[255 - present[:, ::-1].argmax(axis=1)],
             "mean": mean,
             "std": std,
         }
-        cumulative = self.histogram.cumsum(axis=1)
+        cumulative = histogram.cumsum(axis=1)
         for key, q in QUANTILES.items():
             position = q * (total - 1)  # np.quantile's linear method: between two order statistics
             low = np.array([np.searchsorted(cumulative[c], np.floor(position[c]), side="right") for c in range(3)])
             high = np.array([np.searchsorted(cumulative[c], np.ceil(position[c]), side="right") for c in range(3)])
             stats[key] = values[low] + (position - np.floor(position)) * (values[high] - values[low])
         result = {k: v.reshape(3, 1, 1) for k, v in stats.items()}
-        result["count"] = np.array([self.frames])
+        result["count"] = np.array([-(-self.frames // self.stride)])  # the sampled frames
         return result
 
 

@@ -49,6 +49,8 @@ class SyntheticArm:
     jitter_s: float = 0.002  # stamps are irregular
     drop_every: int = 0  # drop every n-th camera frame (0: none)
     zero_stamp_every: int = 0  # every n-th state message has a zero header stamp
+    late_every: int = 0  # every n-th camera frame reaches the recorder late_s after the others
+    late_s: float = 0.0
     start_s: float = 1_700_000_000.0
 
     def position(self, t: float) -> np.ndarray:
@@ -129,7 +131,8 @@ class _Messages:
                 msg, msgtype = camera_message(
                     self.types, self.header(t_stamp), image, compressed, arm.compressed_format
                 )
-                self.add(name, t_stamp + 0.005, msg, msgtype)
+                late = arm.late_s if arm.late_every and i % arm.late_every == arm.late_every - 1 else 0.0
+                self.add(name, t_stamp + 0.005 + late, msg, msgtype)
 
 
 def write_bag(

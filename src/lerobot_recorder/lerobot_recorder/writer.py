@@ -14,9 +14,9 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,14 @@ from lerobot_recorder.video import VideoFileWriter, codec_options
 
 @dataclass
 class Episode:
-    """One episode to write: numeric columns of equal length, and one frame stream per camera."""
+    """One episode to write: one frame stream per camera, then its task and numeric columns.
 
-    task: str
-    columns: dict[str, np.ndarray]  # feature -> (frames, dims)
-    videos: dict[str, Iterable[np.ndarray]] = field(default_factory=dict)  # video key -> RGB frames
+    `finish` is called while the frames are being encoded and may block until they are all
+    through: a streaming conversion knows the columns and task only at the episode's end.
+    """
 
-    @property
-    def length(self) -> int:
-        return len(next(iter(self.columns.values())))
+    videos: dict[str, Iterable[np.ndarray]]  # video key -> RGB frames
+    finish: Callable[[], tuple[str, dict[str, np.ndarray]]]  # -> task, feature -> (frames, dims)
 
 
 def recover(root: Path) -> None:
@@ -178,33 +177,35 @@ class DatasetWriter:
     def add_episode(self, episode: Episode) -> dict[str, Any]:
         if self.stage is None:
             raise DatasetError("the writer is not open")
-        n = episode.length
-        if n == 0:
-            raise DatasetError(f"episode {len(self.episodes)} has no frames")
-        missing = set(self.features) - set(fmt.DEFAULT_FEATURES) - set(self.video_keys) - set(episode.columns)
-        if missing or set(episode.videos) != set(self.video_keys):
-            lacking = sorted(missing | (set(self.video_keys) - set(episode.videos)))
-            raise DatasetError(f"episode {len(self.episodes)} lacks features {lacking}")
         index = len(self.episodes)
+        if set(episode.videos) != set(self.video_keys):
+            raise DatasetError(f"episode {index} has cameras {sorted(episode.videos)}, the dataset {self.video_keys}")
+        with ThreadPoolExecutor(max_workers=max(1, len(self.video_keys))) as pool:
+            futures = {key: pool.submit(self._encode, key, episode.videos[key]) for key in self.video_keys}
+            task, given = episode.finish()
+            video_results = {key: future.result() for key, future in futures.items()}
+        n = len(next(iter(given.values())))
+        missing = set(self.features) - set(fmt.DEFAULT_FEATURES) - set(self.video_keys) - set(given)
+        if n == 0 or missing:
+            raise DatasetError(f"episode {index} has {n} frames and lacks features {sorted(missing)}")
+        if wrong := {key: frames for key, (_, _, frames) in video_results.items() if frames != n}:
+            raise DatasetError(f"episode {index} has {n} frames, but its cameras delivered {wrong}")
         start = self.total_frames
-        task_index = self.tasks.setdefault(episode.task, len(self.tasks))
+        task_index = self.tasks.setdefault(task, len(self.tasks))
         frame_index = np.arange(n, dtype=np.int64)
         columns = {
-            **{k: np.asarray(v, dtype=np.float32) for k, v in episode.columns.items()},
+            **{k: np.asarray(v, dtype=np.float32) for k, v in given.items()},
             "timestamp": (frame_index / self.fps).astype(np.float32),
             "frame_index": frame_index,
             "episode_index": np.full(n, index, dtype=np.int64),
             "index": start + frame_index,
             "task_index": np.full(n, task_index, dtype=np.int64),
         }
-        with ThreadPoolExecutor(max_workers=max(1, len(self.video_keys))) as pool:
-            futures = {key: pool.submit(self._encode, key, episode.videos[key], n) for key in self.video_keys}
-            data_meta = self._write_data(columns)
-            video_results = {key: future.result() for key, future in futures.items()}
+        data_meta = self._write_data(columns)
         stats = {name: stats_lib.numeric_stats(values) for name, values in columns.items()}
-        row: dict[str, Any] = {"episode_index": index, "tasks": [episode.task], "length": n, **data_meta}
+        row: dict[str, Any] = {"episode_index": index, "tasks": [task], "length": n, **data_meta}
         row.update({"dataset_from_index": start, "dataset_to_index": start + n})
-        for key, (meta, image_stats) in video_results.items():
+        for key, (meta, image_stats, _) in video_results.items():
             row.update(meta)
             stats[key] = image_stats
         row.update(
@@ -238,7 +239,7 @@ class DatasetWriter:
         writer.write_table(table, row_group_size=len(table))  # one row group per episode
         return {"data/chunk_index": chunk, "data/file_index": file}
 
-    def _encode(self, key: str, frames: Iterable[np.ndarray], n: int) -> tuple[dict[str, Any], stats_lib.Stats]:
+    def _encode(self, key: str, frames: Iterable[np.ndarray]) -> tuple[dict[str, Any], stats_lib.Stats, int]:
         height, width, _ = self.features[key]["shape"]
         current = self._videos.get(key)
         if current is not None and current[0].size_mb() >= self.video_mb:
@@ -252,19 +253,18 @@ class DatasetWriter:
             self._video_next[key] = fmt.next_file(chunk, file)
         writer, chunk, file = current
         first = writer.frames
-        wanted = set(stats_lib.sample_indices(n))
         image_stats = stats_lib.ImageStats()
-        for i, frame in enumerate(_exactly(frames, n, key)):
+        for frame in frames:
             writer.write(frame)
-            if i in wanted:
-                image_stats.add(frame)
+            image_stats.add(frame)
+        n = writer.frames - first
         meta = {
             f"videos/{key}/chunk_index": chunk,
             f"videos/{key}/file_index": file,
             f"videos/{key}/from_timestamp": first / self.fps,
             f"videos/{key}/to_timestamp": (first + n) / self.fps,
         }
-        return meta, image_stats.result()
+        return meta, image_stats.result(), n
 
     # --- commit ------------------------------------------------------------------------------------
     def commit(self) -> None:
@@ -325,15 +325,3 @@ class DatasetWriter:
             "features": self.features,
         }
         write_fresh(self.stage / fmt.INFO_PATH).write_text(json.dumps(info, indent=4))
-
-
-def _exactly(frames: Iterable[np.ndarray], n: int, key: str) -> Iterator[np.ndarray]:
-    """The episode's frames; a stream with more or fewer than `n` is an error, not a shorter video."""
-    count = 0
-    for frame in frames:
-        if count == n:
-            raise DatasetError(f"camera {key} delivered more than the episode's {n} frames")
-        count += 1
-        yield frame
-    if count != n:
-        raise DatasetError(f"camera {key} delivered {count} frames for an episode of {n}")

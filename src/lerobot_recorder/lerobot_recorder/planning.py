@@ -1,0 +1,119 @@
+"""What an episode is made of: its span of the bag, the alignment of every stream over it,
+its numeric columns and task, and the report on how well the streams fit the grid."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, align
+from lerobot_recorder.content import BagContent
+from lerobot_recorder.episodes import Segmentation, Span, from_events, from_gaps
+from lerobot_recorder.errors import MappingError
+from lerobot_recorder.spec import DatasetSpec
+
+
+def spans_of(content: BagContent, spec: DatasetSpec, segmentation: Segmentation, gap_s: float) -> list[Span]:
+    state = content.numeric["observation.state"]
+    stamps = np.sort(np.array(state.receive_ns, dtype=np.int64))
+    if segmentation == "events":
+        return event_spans(content, spec)
+    if segmentation == "gap":
+        return from_gaps(stamps, gap_s)
+    return [Span(int(stamps[0]), int(stamps[-1]) + 1)]
+
+
+def event_spans(content: BagContent, spec: DatasetSpec) -> list[Span]:
+    if not content.events:
+        raise MappingError(f"bag {content.bag} has no episode events on {spec.events_topic}: use --segment bag or gap")
+    return from_events(content.events, str(content.bag))
+
+
+def task_for(span: Span, content: BagContent, override: str | None) -> str:
+    if override:
+        return override
+    if span.task:
+        return span.task
+    before = [text for stamp, text in content.tasks if stamp <= span.end_ns]
+    if before:
+        return before[-1]
+    raise MappingError(
+        f"bag {content.bag}: no task for the episode at {span.start_ns / 1e9:.3f} s "
+        "(no task topic message, no episode event): pass the task with --task"
+    )
+
+
+def latency_ns(spec: DatasetSpec, name: str) -> int:
+    """The latency offset of a video key's camera; 0 for numeric streams."""
+    camera = next((c for c in spec.cameras if f"observation.images.{c.name}" == name), None)
+    return round(camera.latency_s * 1e9) if camera is not None else 0
+
+
+def stream_times(content: BagContent, spec: DatasetSpec, name: str) -> StreamTimes:
+    source = content.numeric.get(name) or content.cameras[name]
+    header = source.header_ns if spec.stamps == "header" else [None] * len(source.receive_ns)
+    times = StreamTimes.build(name, header, source.receive_ns, latency_ns(spec, name))
+    if spec.stamps == "receive":
+        times.zero = None
+    return times
+
+
+def policies_for(content: BagContent, spec: DatasetSpec) -> dict[str, AlignPolicy]:
+    """Each stream's alignment policy: images, state, action, or an extra feature's own."""
+    policies = {name: spec.align["images"] for name in content.cameras}
+    for name in content.numeric:  # extra features under their own name
+        policies[name] = spec.align.get(name, spec.align["state"])
+    policies["observation.state"] = spec.align["state"]
+    if "action" in content.numeric:
+        policies["action"] = spec.align["action"]
+    return policies
+
+
+def align_span(content: BagContent, spec: DatasetSpec, span: Span) -> Alignment:
+    streams = {name: stream_times(content, spec, name) for name in [*content.numeric, *content.cameras]}
+    inside = [t.stamps[(t.stamps >= span.start_ns) & (t.stamps < span.end_ns)] for t in streams.values()]
+    if any(len(s) == 0 for s in inside):
+        empty = [n for n, s in zip(streams, inside, strict=True) if len(s) == 0]
+        raise MappingError(
+            f"bag {content.bag}: no {empty} data between {span.start_ns / 1e9:.3f} and {span.end_ns / 1e9:.3f} s"
+        )
+    start = max(int(s[0]) for s in inside)
+    end = min(int(s[-1]) for s in inside) + 1
+    result = align(streams, policies_for(content, spec), start, end, spec.fps)
+    if len(result.grid_ns) < 2:
+        raise MappingError(
+            f"bag {content.bag}: the episode at {span.start_ns / 1e9:.3f} s aligns to {len(result.grid_ns)} frame(s)"
+        )
+    return result
+
+
+def frame_picks(content: BagContent, result: Alignment) -> dict[str, np.ndarray]:
+    """The message of each stream for each frame written; without an action topic the action is
+    the next state, so the last frame (which has none) is not written."""
+    if "action" in content.numeric:
+        return dict(result.picks)
+    return {name: picks[:-1] for name, picks in result.picks.items()}
+
+
+def episode_columns(content: BagContent, result: Alignment) -> dict[str, np.ndarray]:
+    picks = dict(result.picks)
+    columns = {f: np.stack([content.numeric[f].values[i] for i in picks[f]]) for f in content.numeric}
+    if "action" not in columns:
+        columns["action"] = columns["observation.state"][1:]
+        columns = {k: v[:-1] if k != "action" else v for k, v in columns.items()}
+    return columns
+
+
+def quality_report(bag: Path, span: Span, result: Alignment, fps: int) -> dict[str, Any]:
+    return {
+        "bag": str(bag),
+        "start_s": span.start_ns / 1e9,
+        "end_s": span.end_ns / 1e9,
+        "frames": len(result.grid_ns),
+        "dropped_frames": result.dropped_frames,
+        "fps": fps,
+        "streams": {name: asdict(q) for name, q in result.quality.items()},
+    }

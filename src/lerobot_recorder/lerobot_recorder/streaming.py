@@ -1,0 +1,367 @@
+"""One read of a bag for its whole conversion: frames go to the encoders while the bag is read.
+
+The small streams and the camera stamps are collected as `read_bag` does; camera messages wait
+in a buffer until every stream has moved far enough past a frame's time that no later message
+can change which sample feeds it. That holds when each stream's stamps arrive in order, give
+or take WINDOW_S: a stamp further back (or a buffer grown past BUFFER_LIMIT_BYTES while one
+stream stalls) raises StreamingNotPossible, and the conversion starts over in two passes,
+which take any order. When an episode's span closes, the alignment of the whole span is
+computed as the two-pass conversion computes it, and must agree with every frame already
+sent; the episode's columns, task and report come from it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, select
+from lerobot_recorder.bag import Bag, Message
+from lerobot_recorder.camera_feed import CameraFeeds
+from lerobot_recorder.content import BagContent, ContentCollector
+from lerobot_recorder.episodes import Segmentation, Span
+from lerobot_recorder.errors import RecorderError
+from lerobot_recorder.planning import (
+    align_span,
+    episode_columns,
+    event_spans,
+    frame_picks,
+    latency_ns,
+    policies_for,
+    task_for,
+)
+from lerobot_recorder.spec import DatasetSpec
+
+WINDOW_S = 0.5
+BUFFER_LIMIT_BYTES = 256 * 2**20
+DECIDE_EVERY = 8  # frames decided together: each decision costs a few numpy calls per stream
+
+
+class StreamingNotPossible(Exception):  # noqa: N818 - a signal to convert in two passes, not a failure
+    """This bag cannot be converted in one read; two passes can."""
+
+
+class LiveStream:
+    """One stream's stamps so far, sorted, each with its message index."""
+
+    def __init__(self, name: str, policy: AlignPolicy, *, offset_ns: int, header: bool, fps: int) -> None:
+        self.name, self.policy, self.offset_ns, self.header = name, policy, offset_ns, header
+        self.period_ns = round(1e9 / fps)
+        self.window_ns = round(WINDOW_S * 1e9)
+        self.margin_ns = round(policy.tolerance_s * 1e9) if policy.policy == "nearest" else 0
+        self.lookback_ns = {
+            "hold": round(policy.max_age_s * 1e9),
+            "drop": self.period_ns,
+            "nearest": round(policy.tolerance_s * 1e9),
+        }[policy.policy]
+        self.stamps: list[int] = []
+        self.order: list[int] = []
+        self.newest: int | None = None
+
+    def add(self, header_ns: int | None, receive_ns: int) -> int:
+        stamp = (receive_ns if header_ns is None or not self.header else header_ns) - self.offset_ns
+        if self.newest is not None and stamp < self.newest - self.window_ns:
+            raise StreamingNotPossible(
+                f"{self.name}: a stamp {(self.newest - stamp) / 1e9:.3f} s behind the newest one (window {WINDOW_S} s)"
+            )
+        position = bisect_right(self.stamps, stamp)  # after equal stamps: the order a stable sort keeps
+        self.stamps.insert(position, stamp)
+        self.order.insert(position, len(self.order))
+        self.newest = stamp if self.newest is None else max(self.newest, stamp)
+        return stamp
+
+    def settled_ns(self) -> int:
+        """Grid times below this are decided for this stream: no later message can change them."""
+        if self.newest is None:
+            return -(2**62)
+        return self.newest - self.window_ns - self.margin_ns
+
+    def first_from(self, low: int) -> int | None:
+        i = bisect_left(self.stamps, low)
+        return self.stamps[i] if i < len(self.stamps) else None
+
+    def last_upto(self, high: int) -> int | None:
+        i = bisect_right(self.stamps, high)
+        return self.stamps[i - 1] if i else None
+
+    def picks(self, grid: np.ndarray) -> np.ndarray:
+        """`select` on the stamps from the last one at or before grid[0]: the same choices as on all."""
+        low = max(0, bisect_right(self.stamps, int(grid[0])) - 1)
+        times = StreamTimes(self.name, np.array(self.stamps[low:], np.int64), np.array(self.order[low:]))
+        return select(times, grid, self.policy, self.period_ns)
+
+
+@dataclass
+class LiveEpisode:
+    """One span being streamed; the main thread encodes its frames and waits for its end."""
+
+    span: Span
+    frames_hint: int = 0  # for progress: the span's length on the grid, or up to the bag's end
+    feeds: CameraFeeds | None = None
+    start_ns: int | None = None  # the alignment's first grid time, once decided
+    next_k: int = 0  # the next grid index to decide
+    sent: dict[str, list[int]] = field(default_factory=dict)  # stream -> message index of each frame sent
+    held: tuple[dict[str, int], dict[str, Message]] | None = None  # the newest frame, when the action is the next state
+    result: Alignment | None = None
+    task: str = ""
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self) -> tuple[str, dict[str, np.ndarray]]:
+        """The task and columns, once the span has closed (blocks until then)."""
+        self.done.wait()
+        if self.error is not None:
+            raise (self.feeds.failure if self.feeds and self.feeds.failure else self.error)
+        return self.task, self.columns
+
+
+@dataclass
+class OpenSpan:
+    start_ns: int
+    end_ns: int | None = None
+    task: str | None = None
+    state_samples: int = 0
+
+
+class StreamingRead:
+    """Reads one bag in a thread and announces its episodes as their first frames are decided."""
+
+    def __init__(
+        self, path: Path, spec: DatasetSpec, *, segmentation: Segmentation | None, gap_s: float, task: str | None
+    ) -> None:
+        self.path, self.spec, self.segmentation, self.gap_s, self.task = path, spec, segmentation, gap_s, task
+        self.content: BagContent | None = None
+        self.thread = threading.Thread(target=self._run, name="bag-reader", daemon=True)
+        self.handoff: queue.Queue = queue.Queue()
+        self.spans: list[OpenSpan] = []
+        self.episode: LiveEpisode | None = None  # the head span's, once announced
+        self.buffer: dict[str, dict[int, tuple[int, Message]]] = {}  # camera -> index -> (stamp, message)
+        self.buffered_bytes = 0
+        self.streams: dict[str, LiveStream] = {}
+        self.last_receive_ns = -(2**62)
+        self.last_state_ns: int | None = None
+        self.ended = False
+        self.mode: Segmentation = "bag"
+        self.bag: Bag | None = None
+
+    # --- the main thread -----------------------------------------------------------------------
+    def episodes(self) -> Iterator[LiveEpisode]:
+        self.thread.start()
+        while True:
+            try:
+                kind, item = self.handoff.get(timeout=0.1)
+            except queue.Empty:
+                if not self.thread.is_alive() and self.handoff.empty():
+                    raise RecorderError(f"the reader of bag {self.path} stopped unexpectedly") from None
+                continue
+            if kind == "error":
+                raise item
+            if kind == "end":
+                return
+            yield item
+
+    # --- the reading thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            with Bag([self.path]) as bag:
+                self.bag = bag
+                collector = ContentCollector(bag, self.spec, self.path)
+                self.content = collector.content
+                topics = collector.topics
+                self.mode = self.segmentation or (
+                    "events" if collector.counts.get(self.spec.events_topic, 0) else "bag"
+                )
+                if self.mode == "events":
+                    self.spans = self._event_spans(bag, collector)
+                    topics = [t for t in topics if t != self.spec.events_topic]
+                policies = policies_for(self.content, self.spec)
+                self.streams = {
+                    name: LiveStream(name, policies[name], offset_ns=latency_ns(self.spec, name),
+                                     header=self.spec.stamps == "header", fps=self.spec.fps)
+                    for name in [*self.content.numeric, *self.content.cameras]
+                }  # fmt: skip
+                self.buffer = {key: {} for key in self.content.cameras}
+                for message in bag.messages(topics, deserialize=False):
+                    self._take(collector, message)
+                collector.finish()
+                self.ended = True
+                if self.spans and self.spans[-1].end_ns is None:
+                    self._end_span(self.spans[-1], self.last_state_ns)
+                while self.spans:
+                    self._advance()
+            self.handoff.put(("end", None))
+        except BaseException as exc:
+            if self.episode is not None:
+                self.episode.error = exc
+                if self.episode.feeds is not None:
+                    self.episode.feeds.fail(exc)
+                self.episode.done.set()
+            self.handoff.put(("error", exc))
+
+    def _event_spans(self, bag: Bag, collector: ContentCollector) -> list[OpenSpan]:
+        """Episode events are few: read them first (only the bag's chunks that hold them)."""
+        for message in bag.messages([self.spec.events_topic], deserialize=False):
+            collector.add(message)
+        spans = event_spans(collector.content, self.spec)
+        return [OpenSpan(s.start_ns, s.end_ns, s.task) for s in spans]
+
+    def _take(self, collector: ContentCollector, message: Message) -> None:
+        key = collector.add(message)
+        self.last_receive_ns = message.log_time_ns
+        assert self.content is not None
+        if key is not None:
+            camera = self.content.cameras[key]
+            stamp = self.streams[key].add(camera.header_ns[-1], camera.receive_ns[-1])
+            self.buffer[key][len(camera.receive_ns) - 1] = (stamp, message)
+            self.buffered_bytes += len(message.data)
+            if self.buffered_bytes > BUFFER_LIMIT_BYTES:
+                raise StreamingNotPossible(f"more than {BUFFER_LIMIT_BYTES >> 20} MB of camera messages wait")
+        else:
+            for feature, series in self.content.numeric.items():
+                if series.topic == message.topic:
+                    self.streams[feature].add(series.header_ns[-1], series.receive_ns[-1])
+            if message.topic == self.spec.state_topic and self.mode != "events":
+                self._state_received(message.log_time_ns)
+        self._advance()
+
+    def _state_received(self, receive_ns: int) -> None:
+        """Spans of the bag or gap segmentations, as the state stream reveals them."""
+        if not self.spans or (self.spans[-1].end_ns is not None):
+            self.spans.append(OpenSpan(receive_ns))
+        elif self.mode == "gap" and receive_ns - self.last_state_ns > self.gap_s * 1e9:
+            self._end_span(self.spans[-1], self.last_state_ns)
+            self.spans.append(OpenSpan(receive_ns))
+        self.spans[-1].state_samples += 1
+        self.last_state_ns = receive_ns
+
+    def _end_span(self, span: OpenSpan, last_state_ns: int | None) -> None:
+        span.end_ns = (last_state_ns or span.start_ns) + 1
+        if self.mode == "gap" and span.state_samples < 2:  # as gap segmentation: a lone state sample is no episode
+            self.spans.remove(span)
+
+    # --- deciding frames -----------------------------------------------------------------------
+    def _advance(self) -> None:
+        while self.spans:
+            head = self.spans[0]
+            if self.episode is None or self.episode.span.start_ns != head.start_ns:
+                end = head.end_ns or self.bag.end_ns
+                hint = max(0, (end - head.start_ns) * self.spec.fps // 10**9)
+                self.episode = LiveEpisode(Span(head.start_ns, head.end_ns or 0, head.task), hint)
+                self._evict(head.start_ns)
+            if not self._closable(head):
+                self._decide(head, self.episode)
+                return
+            self._close(head, self.episode)
+            self.spans.pop(0)
+            self.episode = None
+
+    def _in_span_bound(self, span: OpenSpan) -> int:
+        """Stamps up to here are inside the span whatever comes later."""
+        if span.end_ns is not None:
+            return span.end_ns - 1
+        return self.last_state_ns if self.last_state_ns is not None else -(2**62)
+
+    def _closable(self, span: OpenSpan) -> bool:
+        if span.end_ns is None:
+            return False
+        if self.ended:
+            return True
+        settled = min(stream.settled_ns() for stream in self.streams.values())
+        return settled > span.end_ns and self.last_receive_ns >= span.end_ns  # tasks before the end are read
+
+    def _decide(self, span: OpenSpan, episode: LiveEpisode) -> None:
+        if self.mode == "gap" and span.state_samples < 2:  # may yet be a lone sample, which is no episode
+            return
+        settled = min(stream.settled_ns() for stream in self.streams.values())
+        bound = self._in_span_bound(span)
+        if episode.start_ns is None:
+            firsts = [stream.first_from(span.start_ns) for stream in self.streams.values()]
+            streams = self.streams.values()
+            if any(f is None or f > bound or f > s.newest - s.window_ns for f, s in zip(firsts, streams, strict=True)):
+                return
+            episode.start_ns = max(firsts)
+        if settled <= self._grid_time(episode, episode.next_k + DECIDE_EVERY - 1):
+            return
+        lasts = [stream.last_upto(bound) for stream in self.streams.values()]
+        horizon = min(settled - 1, bound, *lasts)  # and every stream has a stamp at or after each frame
+        count = int((horizon - episode.start_ns) * self.spec.fps / 1e9) + 2
+        grid = episode.start_ns + np.round(np.arange(episode.next_k, count) * 1e9 / self.spec.fps).astype(np.int64)
+        grid = grid[grid <= horizon]
+        if len(grid) == 0:
+            return
+        picks = {name: stream.picks(grid) for name, stream in self.streams.items()}
+        keep = np.all([p >= 0 for p in picks.values()], axis=0)
+        for j in np.flatnonzero(keep):
+            self._decided(episode, {name: int(p[j]) for name, p in picks.items()})
+        episode.next_k += len(grid)
+        self._evict(int(grid[-1]))
+
+    def _grid_time(self, episode: LiveEpisode, k: int) -> int:
+        return episode.start_ns + int(np.round(k * 1e9 / self.spec.fps))
+
+    def _messages(self, frame: dict[str, int]) -> dict[str, Message]:
+        """Each camera's message for a frame, from the buffer."""
+        messages = {}
+        for key in self.buffer:
+            if (entry := self.buffer[key].get(frame[key])) is None:
+                raise StreamingNotPossible(f"{key}: message {frame[key]} left the buffer before a frame used it")
+            messages[key] = entry[1]
+        return messages
+
+    def _decided(self, episode: LiveEpisode, frame: dict[str, int]) -> None:
+        messages = self._messages(frame)
+        assert self.content is not None
+        if "action" not in self.content.numeric:  # the action is the next state: a frame goes once another follows
+            previous, episode.held = episode.held, (frame, messages)
+            if previous is None:
+                return
+            frame, messages = previous
+        self._send(episode, frame, messages)
+
+    def _send(self, episode: LiveEpisode, frame: dict[str, int], messages: dict[str, Message]) -> None:
+        if episode.feeds is None:
+            assert self.content is not None
+            episode.feeds = CameraFeeds(self.content.cameras, self.thread)
+            self.handoff.put(("episode", episode))
+        for name, index in frame.items():
+            episode.sent.setdefault(name, []).append(index)
+        for key, message in messages.items():
+            if not episode.feeds.put(key, message, self.bag):
+                raise RecorderError("the encoders stopped")
+
+    def _evict(self, decided_ns: int) -> None:
+        """Drop camera messages that no frame after `decided_ns` can use."""
+        for key, entries in self.buffer.items():
+            oldest = decided_ns - self.streams[key].lookback_ns
+            for index in [i for i, (stamp, _) in entries.items() if stamp < oldest]:
+                self.buffered_bytes -= len(entries.pop(index)[1].data)
+
+    def _close(self, span: OpenSpan, episode: LiveEpisode) -> None:
+        """The whole span's alignment, as two passes compute it; the frames not sent yet go now."""
+        assert self.content is not None
+        whole = Span(span.start_ns, span.end_ns, span.task)
+        episode.span = whole
+        result = align_span(self.content, self.spec, whole)
+        picks = frame_picks(self.content, result)
+        sent = len(episode.sent.get("observation.state", []))
+        if sent > len(picks["observation.state"]) or any(
+            list(picks[name][:sent]) != episode.sent[name] for name in (episode.sent if sent else ())
+        ):
+            raise StreamingNotPossible(f"the frames sent before {whole.end_ns / 1e9:.3f} s differ from the span's")
+        for j in range(sent, len(picks["observation.state"])):
+            frame = {name: int(p[j]) for name, p in picks.items()}
+            self._send(episode, frame, self._messages(frame))
+        if episode.feeds is None:  # cannot happen: a span has at least two frames
+            raise RecorderError(f"bag {self.path}: an episode without frames")
+        episode.task = task_for(whole, self.content, self.task)
+        episode.columns = episode_columns(self.content, result)
+        episode.result = result
+        episode.feeds.close()
+        episode.done.set()
