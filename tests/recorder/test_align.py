@@ -32,7 +32,7 @@ def test_drop_never_reuses_a_sample():
 
 
 def test_zero_and_out_of_order_stamps_are_repaired_and_counted():
-    stream = StreamTimes.build("s", [None, 30 * MS, 20 * MS], [10 * MS, 31 * MS, 32 * MS])
+    stream = StreamTimes.build("s", np.array([0, 30 * MS, 20 * MS]), [10 * MS, 31 * MS, 32 * MS])
     assert stream.zero.sum() == 1 and stream.backwards.sum() == 1
     assert stream.stamps.tolist() == [10 * MS, 20 * MS, 30 * MS]
     assert stream.order.tolist() == [0, 2, 1]  # sorted position -> message index

@@ -44,12 +44,11 @@ class StreamTimes:
     backwards: np.ndarray | None = None  # bool per sorted stamp: older than the message before it
 
     @classmethod
-    def build(cls, name: str, header_ns: list[int | None], receive_ns: list[int], offset_ns: int = 0) -> StreamTimes:
-        """Header stamps where usable (zero/absent fall back to receive time), minus a latency
-        offset, sorted; out-of-order stamps are counted, not trusted to arrive in order."""
-        zero = np.array([h is None for h in header_ns], dtype=bool)
-        raw = np.array([r if h is None else h for h, r in zip(header_ns, receive_ns, strict=True)], dtype=np.int64)
-        raw -= offset_ns
+    def build(cls, name: str, header_ns: np.ndarray, receive_ns: np.ndarray, offset_ns: int = 0) -> StreamTimes:
+        """Header stamps where usable (zero: absent, receive time taken), minus a latency offset,
+        sorted; out-of-order stamps are counted, not trusted to arrive in order."""
+        zero = np.asarray(header_ns) == 0
+        raw = np.where(zero, receive_ns, header_ns).astype(np.int64) - offset_ns
         backwards = np.zeros(len(raw), dtype=bool)
         backwards[1:] = np.diff(raw) < 0
         order = np.argsort(raw, kind="stable")

@@ -21,23 +21,58 @@ from lerobot_recorder.extractors import FIXED_NAMES, extractor_for, header_stamp
 from lerobot_recorder.spec import DatasetSpec
 
 
+class Column:
+    """A numpy array that grows by appending: a long episode's stamps and values cost their bytes,
+    not a Python object each (a list of them took ~1 kB a message)."""
+
+    def __init__(self, dtype: type) -> None:
+        self.dtype = dtype
+        self._data: np.ndarray | None = None
+        self.size = 0
+
+    def append(self, value: object) -> None:
+        if self._data is None:
+            self._data = np.empty((64, *np.shape(value)), self.dtype)
+        elif self.size == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        self._data[self.size] = value
+        self.size += 1
+
+    def insert(self, position: int, value: object) -> None:
+        """Rare (an out-of-order stamp): costs a copy of what follows `position`."""
+        self.append(value)
+        self._data[position + 1 : self.size] = self._data[position : self.size - 1].copy()
+        self._data[position] = value
+
+    @property
+    def array(self) -> np.ndarray:
+        """The values so far (a view: appends may reallocate, so do not keep it)."""
+        return self._data[: self.size] if self._data is not None else np.empty(0, self.dtype)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        return self.array[index]
+
+
 @dataclass
 class Series:
-    """A numeric stream of one bag: values in message order, with both clocks."""
+    """A numeric stream of one bag: values in message order, with both clocks (header 0: none)."""
 
     topic: str
     names: list[str]
-    header_ns: list[int | None] = field(default_factory=list)
-    receive_ns: list[int] = field(default_factory=list)
-    values: list[np.ndarray] = field(default_factory=list)
+    header_ns: Column = field(default_factory=lambda: Column(np.int64))
+    receive_ns: Column = field(default_factory=lambda: Column(np.int64))
+    values: Column = field(default_factory=lambda: Column(np.float64))
 
 
 @dataclass
 class CameraTimes:
     topic: str
     msgtype: str
-    header_ns: list[int | None] = field(default_factory=list)
-    receive_ns: list[int] = field(default_factory=list)
+    header_ns: Column = field(default_factory=lambda: Column(np.int64))  # 0: none
+    receive_ns: Column = field(default_factory=lambda: Column(np.int64))
     shape: tuple[int, int, int] | None = None
 
 
@@ -140,7 +175,7 @@ class ContentCollector:
             if camera.shape is None:
                 shape = decode_image(self.bag, camera.topic, camera.msgtype, message.data, message.log_time_ns).shape
                 camera.shape = shape
-            camera.header_ns.append(cdr_header_stamp(message.data))
+            camera.header_ns.append(cdr_header_stamp(message.data) or 0)
             camera.receive_ns.append(message.log_time_ns)
             return key
         data = self.bag.decode(message.topic, message.msgtype, message.log_time_ns, message.data)
@@ -152,7 +187,7 @@ class ContentCollector:
                     f"bag {self.bag.name}, topic {message.topic}, t={message.log_time_ns / 1e9:.6f} s: {exc}"
                 ) from None
             series = self.content.numeric[feature]
-            series.header_ns.append(header_stamp_ns(data))
+            series.header_ns.append(header_stamp_ns(data) or 0)
             series.receive_ns.append(message.log_time_ns)
             series.values.append(values)
         if message.topic == self.spec.task_topic:

@@ -18,7 +18,7 @@ from lerobot_recorder.spec import DatasetSpec
 
 def spans_of(content: BagContent, spec: DatasetSpec, segmentation: Segmentation, gap_s: float) -> list[Span]:
     state = content.numeric["observation.state"]
-    stamps = np.sort(np.array(state.receive_ns, dtype=np.int64))
+    stamps = np.sort(state.receive_ns.array)
     if segmentation == "events":
         return event_spans(content, spec)
     if segmentation == "gap":
@@ -54,8 +54,9 @@ def latency_ns(spec: DatasetSpec, name: str) -> int:
 
 def stream_times(content: BagContent, spec: DatasetSpec, name: str) -> StreamTimes:
     source = content.numeric.get(name) or content.cameras[name]
-    header = source.header_ns if spec.stamps == "header" else [None] * len(source.receive_ns)
-    times = StreamTimes.build(name, header, source.receive_ns, latency_ns(spec, name))
+    receive = source.receive_ns.array
+    header = source.header_ns.array if spec.stamps == "header" else np.zeros_like(receive)
+    times = StreamTimes.build(name, header, receive, latency_ns(spec, name))
     if spec.stamps == "receive":
         times.zero = None
     return times
@@ -100,7 +101,7 @@ def frame_picks(content: BagContent, result: Alignment) -> dict[str, np.ndarray]
 
 def episode_columns(content: BagContent, result: Alignment) -> dict[str, np.ndarray]:
     picks = dict(result.picks)
-    columns = {f: np.stack([content.numeric[f].values[i] for i in picks[f]]) for f in content.numeric}
+    columns = {f: content.numeric[f].values[picks[f]] for f in content.numeric}
     if "action" not in columns:
         columns["action"] = columns["observation.state"][1:]
         columns = {k: v[:-1] if k != "action" else v for k, v in columns.items()}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, select
 from lerobot_recorder.bag import Bag, Message
 from lerobot_recorder.camera_feed import CameraFeeds
-from lerobot_recorder.content import BagContent, ContentCollector
+from lerobot_recorder.content import BagContent, Column, ContentCollector
 from lerobot_recorder.episodes import Segmentation, Span
 from lerobot_recorder.errors import RecorderError
 from lerobot_recorder.planning import (
@@ -60,20 +59,26 @@ class LiveStream:
             "drop": self.period_ns,
             "nearest": round(policy.tolerance_s * 1e9),
         }[policy.policy]
-        self.stamps: list[int] = []
-        self.order: list[int] = []
+        self.stamps = Column(np.int64)  # sorted
+        self.order = Column(np.int64)  # message index of each sorted stamp
         self.newest: int | None = None
 
-    def add(self, header_ns: int | None, receive_ns: int) -> int:
-        stamp = (receive_ns if header_ns is None or not self.header else header_ns) - self.offset_ns
+    def add(self, header_ns: int, receive_ns: int) -> int:
+        """One message's stamps (header 0: none); returns the stamp it is aligned by."""
+        stamp = int(header_ns if self.header and header_ns else receive_ns) - self.offset_ns
         if self.newest is not None and stamp < self.newest - self.window_ns:
             raise StreamingNotPossible(
                 f"{self.name}: a stamp {(self.newest - stamp) / 1e9:.3f} s behind the newest one (window {WINDOW_S} s)"
             )
-        position = bisect_right(self.stamps, stamp)  # after equal stamps: the order a stable sort keeps
-        self.stamps.insert(position, stamp)
-        self.order.insert(position, len(self.order))
-        self.newest = stamp if self.newest is None else max(self.newest, stamp)
+        index = len(self.order)
+        if self.newest is None or stamp >= self.newest:
+            self.stamps.append(stamp)
+            self.order.append(index)
+            self.newest = stamp
+        else:  # after equal stamps: the order a stable sort keeps
+            position = int(np.searchsorted(self.stamps.array, stamp, side="right"))
+            self.stamps.insert(position, stamp)
+            self.order.insert(position, index)
         return stamp
 
     def settled_ns(self) -> int:
@@ -83,17 +88,19 @@ class LiveStream:
         return self.newest - self.window_ns - self.margin_ns
 
     def first_from(self, low: int) -> int | None:
-        i = bisect_left(self.stamps, low)
-        return self.stamps[i] if i < len(self.stamps) else None
+        stamps = self.stamps.array
+        i = int(np.searchsorted(stamps, low, side="left"))
+        return int(stamps[i]) if i < len(stamps) else None
 
     def last_upto(self, high: int) -> int | None:
-        i = bisect_right(self.stamps, high)
-        return self.stamps[i - 1] if i else None
+        stamps = self.stamps.array
+        i = int(np.searchsorted(stamps, high, side="right"))
+        return int(stamps[i - 1]) if i else None
 
     def picks(self, grid: np.ndarray) -> np.ndarray:
         """`select` on the stamps from the last one at or before grid[0]: the same choices as on all."""
-        low = max(0, bisect_right(self.stamps, int(grid[0])) - 1)
-        times = StreamTimes(self.name, np.array(self.stamps[low:], np.int64), np.array(self.order[low:]))
+        low = max(0, int(np.searchsorted(self.stamps.array, grid[0], side="right")) - 1)
+        times = StreamTimes(self.name, self.stamps.array[low:].copy(), self.order.array[low:].copy())
         return select(times, grid, self.policy, self.period_ns)
 
 
