@@ -114,6 +114,13 @@ def test_silent_servo_is_named_and_recovers(bus, sim):
     assert len(bus.sync_read("Present_Position")) == 6
 
 
+def test_verify_waits_for_a_servo_that_answers_late(bus, sim):
+    """A bus just powered up, or a host under load, misses the first replies."""
+    sim.faults.muted.add(1)
+    threading.Timer(0.15, sim.faults.muted.clear).start()
+    bus.verify()
+
+
 def test_duplicate_ids_are_detected(sim, bus, protocol):
     sim.servos.append(SimServo(model(ARMS[protocol][0]), 2))
     sim.servos[-1].set("Baud_Rate", ARMS[protocol][1])

@@ -379,11 +379,19 @@ class MotorBus:
             self._port.setBaudRate(self.baudrate)
         return found
 
+    def ping_patiently(self, servo_id: int, patience_s: float = 0.5) -> int | None:
+        """`ping`, retried for up to `patience_s`: a bus that has just come up, or a loaded host,
+        misses a few replies, and a servo declared absent stops the whole arm."""
+        deadline = time.monotonic() + patience_s
+        while (number := self.ping(servo_id, retries=2)) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return number
+
     def verify(self) -> None:
         """Every motor of the profile answers and is the model the profile says."""
         problems = []
         for name, motor in self.motors.items():
-            number = self.ping(motor.id, retries=2)
+            number = self.ping_patiently(motor.id)
             if number is None:
                 problems.append(f"{name} (id {motor.id}) does not answer")
             elif number != motor.spec.number:
