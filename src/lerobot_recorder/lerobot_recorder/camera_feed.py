@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ class CameraFeeds:
     def __init__(self, cameras: dict[str, CameraTimes], producer: threading.Thread, depth: int = 16) -> None:
         self.cameras, self.producer = cameras, producer
         self.queues = {key: queue.Queue(maxsize=depth) for key in cameras}
-        self.stop = threading.Event()
+        self.stop = threading.Event()  # no more frames wanted: an encoder ended or failed
+        self.cancelled = threading.Event()
         self.failure: BaseException | None = None  # the first error of any camera: the one to report
 
     # --- the reading side ----------------------------------------------------------------------
@@ -41,6 +42,11 @@ class CameraFeeds:
     def fail(self, exc: BaseException) -> None:
         for key in self.cameras:
             self._put(key, exc)
+
+    def cancel(self) -> None:
+        """The conversion is abandoned (an error elsewhere, Ctrl-C): reader and encoders stop now."""
+        self.cancelled.set()
+        self.stop.set()
 
     def _put(self, key: str, item: object) -> bool:
         while not self.stop.is_set():
@@ -75,6 +81,8 @@ class CameraFeeds:
 
     def _next(self, key: str) -> object:
         while True:
+            if self.cancelled.is_set():
+                raise RecorderError("the conversion was cancelled")
             try:
                 return self.queues[key].get(timeout=0.1)
             except queue.Empty:
@@ -134,12 +142,14 @@ def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterato
 
 def camera_streams(
     bag_path: Path, cameras: dict[str, CameraTimes], picks: dict[str, np.ndarray]
-) -> dict[str, Iterator[np.ndarray]]:
-    """The frames of each camera for `picks`: one shared read of the bag, or, for bags whose
-    camera stamps run against message order, one read per camera."""
+) -> tuple[dict[str, Iterator[np.ndarray]], Callable[[], None]]:
+    """The frames of each camera for `picks`, and how to stop them early: one shared read of the
+    bag, or, for bags whose camera stamps run against message order, one read per camera (each
+    in its encoder's thread, so they stop with it)."""
     if any(np.any(np.diff(p) < 0) for p in picks.values()):
-        return {key: frames_of(bag_path, camera, picks[key]) for key, camera in cameras.items()}
-    return shared_read(bag_path, cameras, picks).streams()
+        return {key: frames_of(bag_path, camera, picks[key]) for key, camera in cameras.items()}, lambda: None
+    feeds = shared_read(bag_path, cameras, picks)
+    return feeds.streams(), feeds.cancel
 
 
 def check_shape(frame: np.ndarray, camera: CameraTimes, bag: str, log_time_ns: int) -> None:

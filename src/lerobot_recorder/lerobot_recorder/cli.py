@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RecorderError, ProfileError) as exc:
         print(f"conversion failed, nothing was written: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing was written to {args.out}", file=sys.stderr)
+        return 130
     frames = sum(r["frames"] for r in reports)
     print(
         f"{len(reports)} episode(s), {frames} frames written to {args.out}; quality reports in {args.out}/meta/quality/"

@@ -81,7 +81,8 @@ def streamed_jobs(bag: Path, *, spec: DatasetSpec, **options: Any) -> Iterator[E
         def report(live: LiveEpisode = live) -> dict[str, Any]:
             return quality_report(bag, live.span, live.result, spec.fps)
 
-        yield EpisodeJob(read.content, Episode(live.feeds.streams(), live.finish), live.frames_hint, report)
+        episode = Episode(live.feeds.streams(), live.finish, live.feeds.cancel)
+        yield EpisodeJob(read.content, episode, live.frames_hint, report)
 
 
 def two_pass_jobs(
@@ -92,12 +93,13 @@ def two_pass_jobs(
         result = align_span(content, spec, span)
         picks = frame_picks(content, result)
         known = (task_for(span, content, task), episode_columns(content, result))
-        videos = camera_streams(content.bag, content.cameras, {key: picks[key] for key in content.cameras})
+        videos, cancel = camera_streams(content.bag, content.cameras, {key: picks[key] for key in content.cameras})
 
         def report(span: Span = span, result: Alignment = result) -> dict[str, Any]:
             return quality_report(bag, span, result, spec.fps)
 
-        yield EpisodeJob(content, Episode(videos, lambda known=known: known), len(picks["observation.state"]), report)
+        episode = Episode(videos, lambda known=known: known, cancel)
+        yield EpisodeJob(content, episode, len(picks["observation.state"]), report)
 
 
 def convert(
@@ -165,7 +167,7 @@ def _write(writer: DatasetWriter, job: EpisodeJob, progress: Progress) -> dict[s
         first = next(iter(videos))
         videos[first] = _counted(videos[first], progress)
     progress.episode_started(job.content.bag, job.frames_hint)
-    row = writer.add_episode(Episode(videos, job.episode.finish))
+    row = writer.add_episode(Episode(videos, job.episode.finish, job.episode.cancel))
     report = job.report()
     report["episode_index"] = row["episode_index"]
     report["frames"] = row["length"]

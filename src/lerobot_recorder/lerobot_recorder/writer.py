@@ -40,6 +40,7 @@ class Episode:
 
     videos: dict[str, Iterable[np.ndarray]]  # video key -> RGB frames
     finish: Callable[[], tuple[str, dict[str, np.ndarray]]]  # -> task, feature -> (frames, dims)
+    cancel: Callable[[], None]  # stops whatever feeds `videos`: the episode failed
 
 
 def recover(root: Path) -> None:
@@ -182,8 +183,12 @@ class DatasetWriter:
             raise DatasetError(f"episode {index} has cameras {sorted(episode.videos)}, the dataset {self.video_keys}")
         with ThreadPoolExecutor(max_workers=max(1, len(self.video_keys))) as pool:
             futures = {key: pool.submit(self._encode, key, episode.videos[key]) for key in self.video_keys}
-            task, given = episode.finish()
-            video_results = {key: future.result() for key, future in futures.items()}
+            try:
+                task, given = episode.finish()
+                video_results = {key: future.result() for key, future in futures.items()}
+            except BaseException:  # the encoders must not wait for frames that will never come
+                episode.cancel()
+                raise
         n = len(next(iter(given.values())))
         missing = set(self.features) - set(fmt.DEFAULT_FEATURES) - set(self.video_keys) - set(given)
         if n == 0 or missing:

@@ -1,0 +1,44 @@
+"""The conversion command, in its own process."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lerobot_recorder.reader import DatasetReader
+from lerobot_recorder.synthetic import SyntheticArm, write_bag
+
+from .conftest import ROOT
+
+PROFILE = ROOT / "config" / "so101_follower_sim.yaml"
+
+
+def command(bag, out):
+    return [sys.executable, "-m", "lerobot_recorder.cli", "--profile", str(PROFILE), "--out", str(out), str(bag)]
+
+
+def test_command_converts_and_says_where(tmp_path):
+    bag = write_bag(tmp_path / "bag", SyntheticArm(), [(0, 1, "a"), (1.5, 2.5, "b")])
+    done = subprocess.run(command(bag, tmp_path / "ds"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"2 episode(s), {DatasetReader(tmp_path / 'ds').num_frames} frames written to" in done.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path):
+    arm = SyntheticArm(width=320, height=240)
+    bag = write_bag(tmp_path / "bag", arm, [(0, 40, "long")], events=False)  # about 4 s to convert
+    child = subprocess.Popen(command(bag, tmp_path / "ds"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".ds.staging-*/videos/*/*/*.mp4")):  # encoding has begun
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    interrupted = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 1.5, "the rest of the episode was converted before stopping"
+    assert child.returncode == 130 and "interrupted: nothing was written" in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.*"))
