@@ -93,12 +93,14 @@ def test_stamps_later_than_the_window_are_converted_in_two_passes(tmp_path, spec
     assert front == sorted(front), "frames in stamp order, late ones in their place"
 
 
-def test_a_buffer_past_its_limit_is_converted_in_two_passes(tmp_path, spec, monkeypatch, caplog):
-    monkeypatch.setattr(streaming, "BUFFER_LIMIT_BYTES", 100_000)  # a few raw 160x120 frames
+@pytest.mark.parametrize("limit", [("STALL_S", 0.2), ("BUFFER_LIMIT_BYTES", 100_000)])
+def test_a_stalled_stream_is_converted_in_two_passes(tmp_path, spec, monkeypatch, caplog, limit):
+    """A stream that pauses holds every camera message back: past a limit, two passes take over."""
+    monkeypatch.setattr(streaming, *limit)  # below what the window itself holds: any bag stalls
     bag = write_bag(tmp_path / "bag", SyntheticArm(), TWO_EPISODES)
     with caplog.at_level(logging.WARNING):
         reports = convert([bag], spec, tmp_path / "ds", codec="libx264")
-    assert "MB of camera messages wait" in caplog.text
+    assert "messages wait for a stream that stalls" in caplog.text
     assert len(reports) == 2
 
 

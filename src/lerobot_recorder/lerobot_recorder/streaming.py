@@ -3,11 +3,11 @@
 The small streams and the camera stamps are collected as `read_bag` does; camera messages wait
 in a buffer until every stream has moved far enough past a frame's time that no later message
 can change which sample feeds it. That holds when each stream's stamps arrive in order, give
-or take WINDOW_S: a stamp further back (or a buffer grown past BUFFER_LIMIT_BYTES while one
-stream stalls) raises StreamingNotPossible, and the conversion starts over in two passes,
-which take any order. When an episode's span closes, the alignment of the whole span is
-computed as the two-pass conversion computes it, and must agree with every frame already
-sent; the episode's columns, task and report come from it.
+or take WINDOW_S: a stamp further back, or a stream that stalls while camera messages pile
+up (more than STALL_S of them, or BUFFER_LIMIT_BYTES), raises StreamingNotPossible, and the
+conversion starts over in two passes, which take any order. When an episode's span closes,
+the alignment of the whole span is computed as the two-pass conversion computes it, and must
+agree with every frame already sent; the episode's columns, task and report come from it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from lerobot_recorder.planning import (
 from lerobot_recorder.spec import DatasetSpec
 
 WINDOW_S = 0.5
-BUFFER_LIMIT_BYTES = 256 * 2**20
+STALL_S = 5.0  # the buffer normally spans WINDOW_S and a few frames
+BUFFER_LIMIT_BYTES = 2**30
 DECIDE_EVERY = 8  # frames decided together: each decision costs a few numpy calls per stream
 
 
@@ -228,8 +229,12 @@ class StreamingRead:
             stamp = self.streams[key].add(camera.header_ns[-1], camera.receive_ns[-1])
             self.buffer[key][len(camera.receive_ns) - 1] = (stamp, message)
             self.buffered_bytes += len(message.data)
-            if self.buffered_bytes > BUFFER_LIMIT_BYTES:
-                raise StreamingNotPossible(f"more than {BUFFER_LIMIT_BYTES >> 20} MB of camera messages wait")
+            waiting_ns = stamp - min(entry[0] for entry in self.buffer[key].values())
+            if waiting_ns > STALL_S * 1e9 or self.buffered_bytes > BUFFER_LIMIT_BYTES:
+                raise StreamingNotPossible(
+                    f"{waiting_ns / 1e9:.1f} s ({self.buffered_bytes >> 20} MB) of {key} messages wait for a stream "
+                    "that stalls"
+                )
         else:
             for feature, series in self.content.numeric.items():
                 if series.topic == message.topic:
