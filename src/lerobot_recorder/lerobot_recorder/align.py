@@ -96,14 +96,18 @@ class Alignment:
     dropped_frames: int
 
 
+def grid_times(start_ns: int, first: int, stop: int, fps: int) -> np.ndarray:
+    """Grid times first..stop-1 of a grid starting at start_ns: no drift from a rounded period."""
+    return start_ns + np.round(np.arange(first, stop) * 1e9 / fps).astype(np.int64)
+
+
 def align(
     streams: dict[str, StreamTimes], policies: dict[str, AlignPolicy], start_ns: int, end_ns: int, fps: int
 ) -> Alignment:
     period = round(1e9 / fps)
     if end_ns <= start_ns:
         return Alignment(np.empty(0, np.int64), {k: np.empty(0, int) for k in streams}, {}, 0)
-    frames = int(np.ceil((end_ns - start_ns) * fps / 1e9))
-    grid = start_ns + np.round(np.arange(frames) * 1e9 / fps).astype(np.int64)  # no drift from a rounded period
+    grid = grid_times(start_ns, 0, int(np.ceil((end_ns - start_ns) * fps / 1e9)), fps)
     grid = grid[grid < end_ns]
     raw = {name: select(streams[name], grid, policies[name], period) for name in streams}
     keep = np.all([picks >= 0 for picks in raw.values()], axis=0)

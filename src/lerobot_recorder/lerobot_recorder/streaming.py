@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, select
+from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, grid_times, select
 from lerobot_recorder.bag import Bag, Message
 from lerobot_recorder.camera_feed import CameraFeeds
 from lerobot_recorder.content import BagContent, Column, ContentCollector
@@ -101,7 +101,7 @@ class LiveStream:
     def picks(self, grid: np.ndarray) -> np.ndarray:
         """`select` on the stamps from the last one at or before grid[0]: the same choices as on all."""
         low = max(0, int(np.searchsorted(self.stamps.array, grid[0], side="right")) - 1)
-        times = StreamTimes(self.name, self.stamps.array[low:].copy(), self.order.array[low:].copy())
+        times = StreamTimes(self.name, self.stamps.array[low:], self.order.array[low:])
         return select(times, grid, self.policy, self.period_ns)
 
 
@@ -201,7 +201,7 @@ class StreamingRead:
                 collector.finish()
                 self.ended = True
                 if self.spans and self.spans[-1].end_ns is None:
-                    self._end_span(self.spans[-1], self.last_state_ns)
+                    self._end_span(self.spans[-1])
                 while self.spans:
                     self._advance()
             self.handoff.put(("end", None))
@@ -236,9 +236,9 @@ class StreamingRead:
                     "that stalls"
                 )
         else:
-            for feature, series in self.content.numeric.items():
-                if series.topic == message.topic:
-                    self.streams[feature].add(series.header_ns[-1], series.receive_ns[-1])
+            for feature in collector.by_topic.get(message.topic, ()):
+                series = self.content.numeric[feature]
+                self.streams[feature].add(series.header_ns[-1], series.receive_ns[-1])
             if message.topic == self.spec.state_topic and self.mode != "events":
                 self._state_received(message.log_time_ns)
         self._advance()
@@ -248,13 +248,14 @@ class StreamingRead:
         if not self.spans or (self.spans[-1].end_ns is not None):
             self.spans.append(OpenSpan(receive_ns))
         elif self.mode == "gap" and receive_ns - self.last_state_ns > self.gap_s * 1e9:
-            self._end_span(self.spans[-1], self.last_state_ns)
+            self._end_span(self.spans[-1])
             self.spans.append(OpenSpan(receive_ns))
         self.spans[-1].state_samples += 1
         self.last_state_ns = receive_ns
 
-    def _end_span(self, span: OpenSpan, last_state_ns: int | None) -> None:
-        span.end_ns = (last_state_ns or span.start_ns) + 1
+    def _end_span(self, span: OpenSpan) -> None:
+        """The span ends with the last state message so far (bag and gap segmentations)."""
+        span.end_ns = self.last_state_ns + 1
         if self.mode == "gap" and span.state_samples < 2:  # as gap segmentation: a lone state sample is no episode
             self.spans.remove(span)
 
@@ -276,9 +277,7 @@ class StreamingRead:
 
     def _in_span_bound(self, span: OpenSpan) -> int:
         """Stamps up to here are inside the span whatever comes later."""
-        if span.end_ns is not None:
-            return span.end_ns - 1
-        return self.last_state_ns if self.last_state_ns is not None else -(2**62)
+        return span.end_ns - 1 if span.end_ns is not None else self.last_state_ns
 
     def _closable(self, span: OpenSpan) -> bool:
         if span.end_ns is None:
@@ -299,12 +298,13 @@ class StreamingRead:
             if any(f is None or f > bound or f > s.newest - s.window_ns for f, s in zip(firsts, streams, strict=True)):
                 return
             episode.start_ns = max(firsts)
-        if settled <= self._grid_time(episode, episode.next_k + DECIDE_EVERY - 1):
+        batch = grid_times(episode.start_ns, episode.next_k, episode.next_k + DECIDE_EVERY, self.spec.fps)
+        if settled <= batch[-1]:  # not a whole batch decided yet
             return
         lasts = [stream.last_upto(bound) for stream in self.streams.values()]
         horizon = min(settled - 1, bound, *lasts)  # and every stream has a stamp at or after each frame
         count = int((horizon - episode.start_ns) * self.spec.fps / 1e9) + 2
-        grid = episode.start_ns + np.round(np.arange(episode.next_k, count) * 1e9 / self.spec.fps).astype(np.int64)
+        grid = grid_times(episode.start_ns, episode.next_k, count, self.spec.fps)
         grid = grid[grid <= horizon]
         if len(grid) == 0:
             return
@@ -314,9 +314,6 @@ class StreamingRead:
             self._decided(episode, {name: int(p[j]) for name, p in picks.items()})
         episode.next_k += len(grid)
         self._evict(int(grid[-1]))
-
-    def _grid_time(self, episode: LiveEpisode, k: int) -> int:
-        return episode.start_ns + int(np.round(k * 1e9 / self.spec.fps))
 
     def _messages(self, frame: dict[str, int]) -> dict[str, Message]:
         """Each camera's message for a frame, from the buffer."""
@@ -364,14 +361,13 @@ class StreamingRead:
         picks = frame_picks(self.content, result)
         sent = len(episode.sent.get("observation.state", []))
         if sent > len(picks["observation.state"]) or any(
-            list(picks[name][:sent]) != episode.sent[name] for name in (episode.sent if sent else ())
+            list(picks[name][:sent]) != indices for name, indices in episode.sent.items()
         ):
             raise StreamingNotPossible(f"the frames sent before {whole.end_ns / 1e9:.3f} s differ from the span's")
         for j in range(sent, len(picks["observation.state"])):
             frame = {name: int(p[j]) for name, p in picks.items()}
             self._send(episode, frame, self._messages(frame))
-        if episode.feeds is None:  # cannot happen: a span has at least two frames
-            raise RecorderError(f"bag {self.path}: an episode without frames")
+        assert episode.feeds is not None  # a span aligns to two frames at least: one was sent
         episode.task = task_for(whole, self.content, self.task)
         episode.columns = episode_columns(self.content, result)
         episode.result = result
