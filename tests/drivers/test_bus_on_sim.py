@@ -184,7 +184,7 @@ def test_disconnect_reports_servos_left_torqued(sim, protocol):
     bus.connect()
     bus.set_torque(True)
     sim.faults.muted.add(1)
-    with pytest.raises(BusError, match=r"could not turn torque off on \['a'\].*cut power"):
+    with pytest.raises(BusError, match=r"torque state UNKNOWN on \['a'\].*cut power to the arm"):
         bus.disconnect()
     assert not bus.is_connected
 

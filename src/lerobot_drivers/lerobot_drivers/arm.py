@@ -20,8 +20,12 @@ from lerobot_drivers.calibration import (
 )
 from lerobot_drivers.errors import BusError, CalibrationError, DriverError
 from lerobot_drivers.motors.bus import MotorBus
-from lerobot_drivers.motors.tables import HEALTH_REGISTERS, STATE_REGISTERS
+from lerobot_drivers.motors.tables import STATE_REGISTERS
 from lerobot_drivers.profile import RobotProfile
+
+# Read round-robin, one register per slot, so a health read never costs more than one extra
+# transaction in a cycle. Each is read where the model has a unit for it.
+PHYSICAL_HEALTH = ("Present_Load", "Present_Current", "Present_Voltage", "Present_Input_Voltage", "Present_Temperature")
 
 
 class CommandError(DriverError):
@@ -36,14 +40,14 @@ class ArmState:
 
 
 class Arm:
-    def __init__(self, profile: RobotProfile, port: str | None = None) -> None:
+    def __init__(self, profile: RobotProfile, port: str | None = None, baudrate: int | None = None) -> None:
         self.profile = profile
         self.names = profile.joint_names
         self.bus = MotorBus(
             port or profile.bus.port,
             profile.motors(),
             protocol=profile.bus.protocol,
-            baudrate=profile.bus.baudrate,
+            baudrate=baudrate or profile.bus.baudrate,
             latency_timer_ms=profile.bus.latency_timer_ms,
         )
         self.calibration: dict[str, MotorCalibration] = {}
@@ -52,10 +56,14 @@ class Arm:
         self.target: dict[str, float] = {}  # rad: where the last command wants them
         self.last_command_time = -math.inf
         self.torque_on = False
-        self.health: dict[str, dict[str, int]] = {}
+        self.health: dict[str, dict[str, float]] = {}  # register -> joint -> SI value (raw for flags)
         self.cycles = 0
         self.failed_cycles = 0
+        self.last_error: BusError | None = None
         self.firmware: dict[str, str] = {}
+        spec = self.bus.motors[self.names[0]].spec
+        self.health_registers = [r for r in PHYSICAL_HEALTH if r in spec.units]
+        self.health_registers += [self.bus.backend.alarm_register, "Torque_Enable"]
 
     # --- life cycle ----------------------------------------------------------------------------
     def connect(self, write_calibration: bool = False) -> None:
@@ -66,14 +74,27 @@ class Arm:
             raise CalibrationError(f"{self.profile.calibration} has no entry for {missing}: calibrate those joints")
         self.bus.connect()
         try:
-            self.bus.verify()
-            self.firmware = self.bus.verify_firmware()
-            self._check_calibration(write_calibration)
-            self._apply_servo_setup()
+            self.recheck(write_calibration)
         except DriverError:
             self.bus.disconnect(disable_torque=False)
             raise
         self.limits = {n: radian_limits(self.calibration[n]) for n in self.names}
+
+    def recheck(self, write_calibration: bool = False) -> None:
+        """Every servo answers as the profile's model, one firmware per model, the servos hold
+        the calibration, the profile's register values are set: at connect, and again after
+        the port or the power came back (the servos may have been swapped or reset meanwhile)."""
+        self.bus.verify()
+        self.firmware = self.bus.verify_firmware()
+        self._check_calibration(write_calibration)
+        self._apply_servo_setup()
+
+    def reconnect(self) -> None:
+        """Open the same port again after it was lost, and re-check everything; torque stays
+        as the servos have it (`activate` to torque on with goals seeded from where they are)."""
+        self.torque_on = False
+        self.bus.reopen()
+        self.recheck()
 
     def _check_calibration(self, write: bool) -> None:
         """The servos must hold the homing offsets of the file, or positions mean nothing."""
@@ -89,11 +110,9 @@ class Arm:
                 f"the servos do not hold the calibration in {self.profile.calibration} ({detail}). "
                 "Write it to them (parameter write_calibration:=true) or re-calibrate the arm"
             )
-        self.bus.set_torque(False)
-        for name in wrong:
-            if self.bus.protocol == "feetech":
-                self.bus.write("Lock", name, 0)
-            self.bus.write("Homing_Offset", name, self.calibration[name].homing_offset)
+        with self.bus.eeprom_writes(list(wrong)):
+            for name in wrong:
+                self.bus.write("Homing_Offset", name, self.calibration[name].homing_offset)
 
     def _calibration_mismatch(self) -> dict[str, tuple[int, int]]:
         offsets = self.bus.sync_read("Homing_Offset")
@@ -113,9 +132,9 @@ class Arm:
                     changes.append((name, register, value))
         if not changes:
             return
-        self.bus.set_torque(False)
-        for name, register, value in changes:
-            self.bus.write(register, name, value)
+        with self.bus.eeprom_writes(sorted({name for name, _, _ in changes})):
+            for name, register, value in changes:
+                self.bus.write(register, name, value)
 
     def activate(self) -> ArmState:
         """Seed the goals with where the joints are, then torque on: nothing jumps."""
@@ -132,9 +151,11 @@ class Arm:
         self.torque_on = False
         self.bus.set_torque(False, retries=5)
 
-    def disconnect(self) -> None:
+    def disconnect(self) -> dict[str, bool | None]:
+        """Close the bus, torque off first where the profile says so; per joint, whether torque
+        is still on (None: unknown). Raises BusError naming any joint not confirmed off."""
         self.torque_on = False
-        self.bus.disconnect(disable_torque=self.profile.control.torque_off_on_shutdown)
+        return self.bus.disconnect(disable_torque=self.profile.control.torque_off_on_shutdown)
 
     # --- commands ------------------------------------------------------------------------------
     def command(self, positions: Mapping[str, float], now: float | None = None) -> None:
@@ -163,12 +184,14 @@ class Arm:
     def read_state(self) -> ArmState:
         raw = self.bus.sync_read_span(STATE_REGISTERS)
         raw_positions, raw_velocities = raw["Present_Position"], raw["Present_Velocity"]
-        step = 2 * math.pi / 4095
+        motors = self.bus.motors
         return ArmState(
             stamp=time.time(),
             positions={n: to_radians(raw_positions[n], self.calibration[n]) for n in self.names},
             velocities={
-                n: raw_velocities[n] * step * (-1 if self.calibration[n].drive_mode else 1) for n in self.names
+                n: motors[n].spec.to_si("Present_Velocity", raw_velocities[n])
+                * (-1 if self.calibration[n].drive_mode else 1)
+                for n in self.names
             },
         )
 
@@ -190,9 +213,27 @@ class Arm:
                     self.goal[name] += max(-max_step, min(max_step, delta))
                 self._write_goal()
             state = self.read_state()
-            if self.cycles % self.profile.control.health_every_n_cycles == 0:
-                self.health = {reg: self.bus.sync_read(reg) for reg in HEALTH_REGISTERS[self.bus.protocol]}
+            self._read_health()
+            self.last_error = None
             return state
-        except BusError:
+        except BusError as exc:
             self.failed_cycles += 1
+            self.last_error = exc
             return None
+
+    def _read_health(self) -> None:
+        """One health register per slot, in turn: each is refreshed every health_every_n_cycles."""
+        slot = max(1, self.profile.control.health_every_n_cycles // len(self.health_registers))
+        if self.cycles % slot:
+            return
+        register = self.health_registers[(self.cycles // slot) % len(self.health_registers)]
+        raw = self.bus.sync_read(register)
+        motors = self.bus.motors
+        self.health[register] = {
+            n: motors[n].spec.to_si(register, v) if register in motors[n].spec.units else v for n, v in raw.items()
+        }
+
+    def alarms(self) -> dict[str, str]:
+        """Joints whose servo reports a hardware alarm, with what it says."""
+        values = self.health.get(self.bus.backend.alarm_register, {})
+        return {n: self.bus.backend.describe_alarms(int(v)) for n, v in values.items() if v}

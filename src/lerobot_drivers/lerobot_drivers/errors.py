@@ -19,3 +19,7 @@ class CalibrationError(DriverError):
 
 class ProfileError(DriverError):
     """A robot profile is malformed or inconsistent."""
+
+
+class PortLostError(BusError):
+    """The serial port itself failed (an adapter unplugged): reopen it before any retry."""

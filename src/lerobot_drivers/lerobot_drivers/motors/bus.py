@@ -12,11 +12,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lerobot_drivers.errors import BusError, MotorMismatchError
+from lerobot_drivers.errors import BusError, MotorMismatchError, PortLostError
 from lerobot_drivers.motors.tables import ModelSpec, model
 
 COMM_SUCCESS, COMM_PORT_BUSY = 0, -1
@@ -34,9 +35,16 @@ class Motor:
 
 
 class SdkBackend(ABC):
-    """What differs between scservo_sdk and dynamixel_sdk, behind one shape."""
+    """What differs between the protocols and their SDKs, behind one shape."""
 
     protocol: ClassVar[str]
+    # Present_Position = actual - homing_sign * Homing_Offset (Feetech subtracts, Dynamixel adds)
+    homing_sign: ClassVar[int]
+    # the register whose value decides whether EEPROM writes survive a power cycle (0 = they do)
+    eeprom_lock: ClassVar[str | None] = None
+    # the register holding the servo's hardware alarms, and what its bits mean
+    alarm_register: ClassVar[str]
+    alarm_bits: ClassVar[dict[int, str]]
     sdk: Any
 
     def __init__(self, latency_timer_ms: float) -> None:
@@ -61,12 +69,27 @@ class SdkBackend(ABC):
         """The SDK's PacketHandler for this protocol."""
 
     @abstractmethod
+    def refusal(self, error: int) -> int:
+        """The part of a status packet's error byte that says the instruction was refused
+        (0: accepted). The rest reports the servo's hardware state, on every reply."""
+
+    def describe_alarms(self, value: int) -> str:
+        names = [name for bit, name in self.alarm_bits.items() if value & bit]
+        return ", ".join(names) or (f"alarm bits {value:#04x}" if value else "none")
+
+    @abstractmethod
     def broadcast_ping(self, port: Any, handler: Any) -> dict[int, int]:
         """Every servo that answers a broadcast PING: id -> model number."""
 
 
 class FeetechBackend(SdkBackend):
     protocol = "feetech"
+    homing_sign = 1
+    eeprom_lock = "Lock"
+    alarm_register = "Status"
+    alarm_bits: ClassVar[dict[int, str]] = {
+        0x01: "input voltage", 0x02: "angle sensor", 0x04: "overheating", 0x08: "overcurrent", 0x20: "overload",
+    }  # fmt: skip
 
     def __init__(self, latency_timer_ms: float) -> None:
         super().__init__(latency_timer_ms)
@@ -76,6 +99,9 @@ class FeetechBackend(SdkBackend):
 
     def packet_handler(self) -> Any:
         return self.sdk.PacketHandler(0)  # STS: little-endian
+
+    def refusal(self, error: int) -> int:
+        return 0  # every bit of an STS status byte is a hardware alarm, none a refusal
 
     def broadcast_ping(self, port: Any, handler: Any) -> dict[int, int]:
         """scservo_sdk has none: send PING to 0xFE and collect every status until quiet."""
@@ -100,6 +126,11 @@ class FeetechBackend(SdkBackend):
 
 class DynamixelBackend(SdkBackend):
     protocol = "dynamixel"
+    homing_sign = -1
+    alarm_register = "Hardware_Error_Status"
+    alarm_bits: ClassVar[dict[int, str]] = {
+        0x01: "input voltage", 0x04: "overheating", 0x08: "motor encoder", 0x10: "electrical shock", 0x20: "overload",
+    }  # fmt: skip
 
     def __init__(self, latency_timer_ms: float) -> None:
         super().__init__(latency_timer_ms)
@@ -109,6 +140,9 @@ class DynamixelBackend(SdkBackend):
 
     def packet_handler(self) -> Any:
         return self.sdk.PacketHandler(2.0)
+
+    def refusal(self, error: int) -> int:
+        return error & 0x7F  # bits 0-6: the error number; bit 7: the hardware alert flag
 
     def broadcast_ping(self, port: Any, handler: Any) -> dict[int, int]:
         data, _ = handler.broadcastPing(port)
@@ -149,6 +183,7 @@ class MotorBus:
         self._handler: Any = None
         self._owner: int | None = None
         self._last_exception = ""
+        self.lost: str | None = None  # why the port stopped working (an unplugged adapter)
 
     # --- connection ----------------------------------------------------------------------------
     @property
@@ -170,6 +205,19 @@ class MotorBus:
             raise BusError(f"cannot set {self.baudrate} baud on {self.port_name}: {exc}") from None
         self._port, self._handler = port, self.backend.packet_handler()
         self._owner = threading.get_ident()
+        self.lost = None
+
+    def reopen(self) -> None:
+        """After the port was lost: drop the dead handle and open the same path again (a
+        /dev/serial/by-id/ path survives re-plugging). Raises BusError while it is absent."""
+        self._close()
+        self.connect()
+
+    def _close(self) -> None:
+        if self._port is not None:
+            with suppress(Exception):  # a vanished device fails its close too
+                self._port.closePort()
+        self._port = self._handler = None
 
     def _open_hint(self, why: str) -> str:
         return (
@@ -178,23 +226,49 @@ class MotorBus:
             "process (another driver, brltty) holds it"
         )
 
-    def disconnect(self, disable_torque: bool = True) -> None:
-        """Torque off on every motor (each tried, with retries), then always close the port."""
+    def disconnect(self, disable_torque: bool = True) -> dict[str, bool | None]:
+        """Torque off on every motor, each tried with retries and read back; the port is closed
+        whatever happens. Returns, per motor, whether torque is still on (None: unknown)."""
         if not self.is_connected:
-            return
-        failed = []
+            return {}
+        report: dict[str, bool | None] = {}
         try:
             if disable_torque:
-                for name in self.motors:
-                    try:
-                        self.write("Torque_Enable", name, 0, retries=5)
-                    except BusError:
-                        failed.append(name)
+                report = self.torque_off_everywhere()
         finally:
-            self._port.closePort()
-            self._port = self._handler = None
-        if failed:
-            raise BusError(f"could not turn torque off on {failed} before closing {self.port_name}: cut power to them")
+            self._close()
+        if any(state is not False for state in report.values()):
+            raise BusError(self.torque_report_text(report))
+        return report
+
+    def torque_off_everywhere(self) -> dict[str, bool | None]:
+        """Every motor gets its torque-off write and a read-back, whatever the others do."""
+        for name in self.motors:
+            with suppress(Exception):  # one servo, or a dead port, must not spare the rest
+                self.write("Torque_Enable", name, 0, retries=5)
+        return self.torque_states()
+
+    def torque_states(self) -> dict[str, bool | None]:
+        """Per motor: torque on (True), off (False), or unknown (None: no answer)."""
+        states: dict[str, bool | None] = {}
+        for name in self.motors:
+            try:
+                states[name] = bool(self.read("Torque_Enable", name))
+            except Exception:
+                states[name] = None
+        return states
+
+    def torque_report_text(self, report: dict[str, bool | None]) -> str:
+        on = [n for n, state in report.items() if state]
+        unknown = [n for n, state in report.items() if state is None]
+        off = [n for n, state in report.items() if state is False]
+        parts = [f"torque off (read back) on {off}"] if off else []
+        if on:
+            parts.append(f"torque still ON on {on}")
+        if unknown:
+            parts.append(f"torque state UNKNOWN on {unknown} ({self.lost or 'no answer'})")
+        advice = ": cut power to the arm" if on or unknown else ""
+        return f"servo bus {self.port_name}: " + "; ".join(parts) + advice
 
     def __enter__(self) -> MotorBus:
         self.connect()
@@ -213,6 +287,16 @@ class MotorBus:
             raise BusError(f"bus {self.port_name} is not connected: call connect() first")
         if threading.get_ident() != self._owner:
             raise BusError(f"bus {self.port_name} used from a second thread: one owner thread per port")
+        if self.lost is not None:
+            raise PortLostError(self.lost)
+
+    def _port_lost(self, exc: OSError) -> PortLostError:
+        self.lost = (
+            f"servo bus port {self.port_name} was lost ({exc}): the adapter was unplugged, lost power or "
+            "was taken by another process"
+        )
+        self.errors["port lost"] += 1
+        return PortLostError(self.lost)
 
     def _recover(self) -> None:
         """After a failed transaction: free the SDK's busy flag and drop late replies."""
@@ -225,9 +309,12 @@ class MotorBus:
         only, not by what was asked: a late reply to an earlier read would be taken as the
         answer to the next one (a 1-byte firmware reply read as a 2-byte homing offset)."""
         serial = getattr(self._port, "ser", None)
-        if serial is not None and serial.in_waiting:
-            serial.reset_input_buffer()
-            self.errors["late replies dropped"] += 1
+        try:
+            if serial is not None and serial.in_waiting:
+                serial.reset_input_buffer()
+                self.errors["late replies dropped"] += 1
+        except OSError as exc:
+            raise self._port_lost(exc) from None
 
     def _transact(self, what: str, call: Any, retries: int | None = None) -> Any:
         """Run `call` (returning (value, comm_result, error)) with bounded retries."""
@@ -249,10 +336,14 @@ class MotorBus:
 
     def _guarded(self, call: Any) -> tuple[Any, int, int]:
         """Run one SDK call; an exception inside the SDK (scservo_sdk's ping indexes an empty
-        reply when its model-number read times out) is a failed transaction, not a crash."""
+        reply when its model-number read times out) is a failed transaction, not a crash. An
+        OSError is the port itself failing: no retry can help until it is reopened."""
         try:
             return call()
-        except (IndexError, ValueError, TypeError, OSError) as exc:
+        except OSError as exc:  # pyserial's SerialException included
+            self._port.is_using = False
+            raise self._port_lost(exc) from None
+        except (IndexError, ValueError, TypeError) as exc:
             self._last_exception = f"SDK raised {type(exc).__name__}: {exc}"
             return None, COMM_SDK_EXCEPTION, 0
 
@@ -304,11 +395,28 @@ class MotorBus:
             lambda: (None, *self._handler.writeTxRx(self._port, servo_id, reg.address, reg.size, list(data))),
             retries,
         )
-        if error:
+        if refusal := self.backend.refusal(error):
             raise BusError(
-                f"{motor} (id {servo_id}) refused {register}={value}: {self._handler.getRxPacketError(error)}"
+                f"{motor} (id {servo_id}) refused {register}={value}: {self._handler.getRxPacketError(refusal)}"
                 " (EEPROM registers need torque off; values must be inside the servo's limits)"
             )
+
+    @contextmanager
+    def eeprom_writes(self, motors: Iterable[str] | None = None) -> Iterator[None]:
+        """Torque off and, where the protocol has a lock (Feetech's Lock register), unlocked
+        for the block, then locked again: EEPROM written while locked is lost at power-off."""
+        names = list(self.motors if motors is None else motors)
+        self.set_torque(False, names)
+        lock = self.backend.eeprom_lock
+        if lock is not None:
+            for name in names:
+                self.write(lock, name, 0)
+        try:
+            yield
+        finally:
+            if lock is not None:
+                for name in names:
+                    self.write(lock, name, 1)
 
     # --- groups --------------------------------------------------------------------------------
     def sync_read(self, register: str, motors: Iterable[str] | None = None) -> dict[str, int]:
@@ -407,7 +515,7 @@ class MotorBus:
 
     def firmware_versions(self) -> dict[str, str]:
         """Firmware version of every motor (Feetech: major.minor)."""
-        if self.protocol == "feetech":
+        if "Firmware_Major_Version" in next(iter(self.motors.values())).spec.registers:
             major = self.sync_read("Firmware_Major_Version")
             minor = self.sync_read("Firmware_Minor_Version")
             return {name: f"{major[name]}.{minor[name]}" for name in self.motors}
@@ -442,8 +550,8 @@ class MotorBus:
             self.motors, saved = temporary, self.motors
             try:
                 self.write("Torque_Enable", "__setup__", 0)
-                if spec.protocol == "feetech":
-                    self.write("Lock", "__setup__", 0)
+                if self.backend.eeprom_lock is not None:  # left unlocked: the id must survive power-off
+                    self.write(self.backend.eeprom_lock, "__setup__", 0)
                 if current_id != target.id:
                     self.write("ID", "__setup__", target.id)
                     temporary["__setup__"] = Motor(target.id, target.model)
@@ -458,7 +566,7 @@ class MotorBus:
 
     def reboot(self, motor: str) -> None:
         """Clear a Dynamixel hardware error (torque comes back off)."""
-        if self.protocol != "dynamixel":
-            raise BusError("reboot is a Dynamixel instruction; power-cycle Feetech servos instead")
+        if not hasattr(self._handler, "reboot"):
+            raise BusError(f"reboot is not a {self.protocol} instruction; power-cycle the servo instead")
         servo_id = self._id(motor)
         self._transact(f"reboot of {motor}", lambda: (None, *self._handler.reboot(self._port, servo_id)))

@@ -1,13 +1,16 @@
 """Control tables of the supported servo models: the one source of truth for register
-addresses, sizes and encodings, used by the real bus and by the simulated one alike.
+addresses, sizes, encodings and units, used by the real bus and by the simulated one alike.
 
-Numbers from the Feetech STS3215 and ROBOTIS XL330/XL430 manuals (and LeRobot's tables).
+Numbers from the Feetech STS3215 memory table and the ROBOTIS XL330-M288, XL330-M077 and
+XL430-W250 e-manuals (addresses also as in LeRobot's tables). tests/drivers/test_tables.py
+holds the units against the manuals' values written out separately.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Protocol = Literal["feetech", "dynamixel"]
 
@@ -23,6 +26,16 @@ class Register:
     eeprom: bool = False
 
 
+class Unit(NamedTuple):
+    """What one count of a register is worth in SI (REP-103) units."""
+
+    scale: float
+    si: str  # "rad/s", "A", "V", "degC", or "1" for a fraction of the maximum torque
+
+
+RPM = 2 * math.pi / 60  # rad/s per rev/min
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -30,9 +43,16 @@ class ModelSpec:
     protocol: Protocol
     registers: dict[str, Register]
     bauds: dict[int, int]  # baud rate (bit/s) -> value of the Baud_Rate register
+    units: dict[str, Unit]  # the registers the driver reads as physical quantities
     resolution: int = 4096
     max_speed: float = 3400.0  # steps/s when no velocity limit is set
     defaults: dict[str, int] = field(default_factory=dict)  # factory values
+
+    def to_si(self, register: str, value: int) -> float:
+        return value * self.units[register].scale
+
+    def from_si(self, register: str, value: float) -> int:
+        return round(value / self.units[register].scale)
 
     def encode(self, register: str, value: int) -> int:
         """Host integer -> raw register value."""
@@ -150,9 +170,34 @@ XL330_DEFAULTS = {
     "Present_Input_Voltage": 50, "Present_Temperature": 30,
 }  # fmt: skip
 
+# STS3215: speed in steps/s (4096 a turn), acceleration in 100 steps/s^2, load in 0.1 % of
+# the maximum torque, voltage in 0.1 V, current in 6.5 mA, temperature in degrees Celsius.
+STS_UNITS = {
+    "Present_Velocity": Unit(2 * math.pi / 4096, "rad/s"),
+    "Goal_Velocity": Unit(2 * math.pi / 4096, "rad/s"),
+    "Acceleration": Unit(100 * 2 * math.pi / 4096, "rad/s^2"),
+    "Present_Load": Unit(0.001, "1"),
+    "Present_Voltage": Unit(0.1, "V"),
+    "Present_Current": Unit(0.0065, "A"),
+    "Present_Temperature": Unit(1.0, "degC"),
+}
+# X series: velocities in 0.229 rev/min, profile acceleration in 214.577 rev/min^2, input
+# voltage in 0.1 V, temperature in degrees Celsius. Address 126 is Present_Current on the
+# XL330 (1 mA) but Present_Load on the XL430 (0.1 % of the maximum torque); LeRobot names it
+# Present_Current for both.
+X_UNITS = {
+    "Present_Velocity": Unit(0.229 * RPM, "rad/s"),
+    "Profile_Velocity": Unit(0.229 * RPM, "rad/s"),
+    "Profile_Acceleration": Unit(214.577 * RPM / 60, "rad/s^2"),
+    "Present_Input_Voltage": Unit(0.1, "V"),
+    "Present_Temperature": Unit(1.0, "degC"),
+}
+XL330_UNITS = {**X_UNITS, "Present_Current": Unit(0.001, "A")}
+XL430_UNITS = {**X_UNITS, "Present_Current": Unit(0.001, "1")}
+
 MODELS: dict[str, ModelSpec] = {
     "sts3215": ModelSpec(
-        "sts3215", 777, "feetech", STS_REGISTERS, FEETECH_BAUDS, max_speed=3400.0,
+        "sts3215", 777, "feetech", STS_REGISTERS, FEETECH_BAUDS, STS_UNITS, max_speed=3400.0,
         defaults={"Firmware_Major_Version": 3, "Firmware_Minor_Version": 10, "Baud_Rate": 0,
                   "Return_Delay_Time": 0, "Response_Status_Level": 1, "Max_Position_Limit": 4095,
                   "Max_Temperature_Limit": 70, "Max_Voltage_Limit": 140, "Min_Voltage_Limit": 40,
@@ -160,12 +205,12 @@ MODELS: dict[str, ModelSpec] = {
                   "Torque_Limit": 1000, "Lock": 1, "Present_Voltage": 120, "Present_Temperature": 30,
                   "Maximum_Acceleration": 254},
     ),
-    "xl330-m288": ModelSpec("xl330-m288", 1200, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=3900.0,
-                            defaults=XL330_DEFAULTS),
-    "xl330-m077": ModelSpec("xl330-m077", 1190, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=5400.0,
-                            defaults=XL330_DEFAULTS),
+    "xl330-m288": ModelSpec("xl330-m288", 1200, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, XL330_UNITS,
+                            max_speed=3900.0, defaults=XL330_DEFAULTS),
+    "xl330-m077": ModelSpec("xl330-m077", 1190, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, XL330_UNITS,
+                            max_speed=5400.0, defaults=XL330_DEFAULTS),
     "xl430-w250": ModelSpec(
-        "xl430-w250", 1060, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, max_speed=3500.0,
+        "xl430-w250", 1060, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, XL430_UNITS, max_speed=3500.0,
         defaults={"Firmware_Version": 46, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,
                   "Max_Position_Limit": 4095, "Temperature_Limit": 72, "Max_Voltage_Limit": 140,
                   "Min_Voltage_Limit": 60, "Status_Return_Level": 2, "Position_P_Gain": 640,
@@ -175,12 +220,8 @@ MODELS: dict[str, ModelSpec] = {
 
 MODELS_BY_NUMBER: dict[int, ModelSpec] = {spec.number: spec for spec in MODELS.values()}
 
-# The registers a driver reads every cycle, and the ones it reads at a lower rate.
+# The registers a driver reads every cycle.
 STATE_REGISTERS = ("Present_Position", "Present_Velocity")
-HEALTH_REGISTERS: dict[Protocol, tuple[str, ...]] = {
-    "feetech": ("Present_Load", "Present_Temperature", "Present_Voltage", "Status"),
-    "dynamixel": ("Present_Current", "Present_Temperature", "Present_Input_Voltage", "Hardware_Error_Status"),
-}
 
 
 def model(name: str) -> ModelSpec:

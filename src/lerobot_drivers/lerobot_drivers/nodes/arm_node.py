@@ -9,11 +9,11 @@ JointTrajectory.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -22,26 +22,37 @@ from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_drivers.arm import Arm, ArmState, CommandError
 from lerobot_drivers.errors import DriverError
+from lerobot_drivers.nodes.parameters import ParameterRules, declare_parameters, number
 from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
-
-FAULT_AFTER_FAILED_CYCLES = 3
+from lerobot_drivers.supervisor import ArmSupervisor, Event
 
 
 class ArmNode(ReleasingNode):
     def __init__(self, node_name: str = "arm_driver") -> None:
         super().__init__(node_name)
-        describe = lambda text: ParameterDescriptor(description=text)  # noqa: E731
-        self.declare_parameter("profile", "", describe("robot profile YAML (config/*.yaml)"))
-        self.declare_parameter("port", "", describe("serial port; overrides the profile's (e.g. the simulator's pty)"))
-        self.declare_parameter("rate_hz", 0.0, describe("control and publish rate; 0 = the profile's"))
-        self.declare_parameter("write_calibration", False, describe("write the calibration file to the servos"))
-        self.declare_parameter("autostart", False, describe("configure and activate at start-up"))
+        declare_parameters(
+            self,
+            {
+                "profile": ("", "robot profile YAML (config/*.yaml); read at configure"),
+                "port": ("", "serial port, overrides the profile's (a /dev/serial/by-id/ path survives re-plugging)"),
+                "baudrate": (0, "bus baud rate, overrides the profile's (0: the profile's)"),
+                "rate_hz": (0.0, "control and publish rate, Hz (0: the profile's); may change while active"),
+                "write_calibration": (False, "write the calibration file's homing offsets to the servos"),
+                "autostart": (False, "configure and activate at start-up; exit non-zero if that fails"),
+            },
+        )
+        ParameterRules(
+            self,
+            numbers=("rate_hz", "baudrate"),
+            at_configure=("profile", "port", "baudrate", "write_calibration"),
+            is_configured=lambda: self.is_configured,
+            live={"rate_hz": self._set_rate},
+        )
         self.arm: Arm | None = None
+        self.supervisor: ArmSupervisor | None = None
         self._timer = None
         self._diag_timer = None
-        self._failed_in_a_row = 0
-        self._silent: list[str] = []
         self._published = 0
         self._rate_window = (time.monotonic(), 0)
         self._loop_rate = 0.0
@@ -55,12 +66,15 @@ class ArmNode(ReleasingNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             profile = load_profile(self.get_parameter("profile").value)
-            self.arm = Arm(profile, self.get_parameter("port").value or None)
+            self.arm = Arm(
+                profile, self.get_parameter("port").value or None, int(self.get_parameter("baudrate").value) or None
+            )
             self.arm.connect(write_calibration=self.get_parameter("write_calibration").value)
         except DriverError as exc:
             self.get_logger().error(f"configure failed: {exc}")
             self.arm = None
             return TransitionCallbackReturn.FAILURE
+        self.supervisor = ArmSupervisor(self.arm)
         topics = profile.topics
         # Reliable publisher: matches both reliable (robot_state_publisher, rviz) and
         # best-effort subscribers. Commands: latest wins, so best effort with depth 1.
@@ -81,34 +95,44 @@ class ArmNode(ReleasingNode):
                 ),
             ]
         self.get_logger().info(
-            f"configured {profile.robot_type} ({len(profile.joints)} joints) on {self.arm.bus.port_name}, "
-            f"firmware {next(iter(self.arm.firmware.values()))}"
+            f"configured {profile.robot_type} ({len(profile.joints)} joints) on {self.arm.bus.port_name} at "
+            f"{self.arm.bus.baudrate} baud, firmware {next(iter(self.arm.firmware.values()))}"
         )
         return TransitionCallbackReturn.SUCCESS
 
     @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        assert self.arm is not None
+        assert self.arm is not None and self.supervisor is not None
         try:
-            self.arm.activate()
+            self.supervisor.activate()
         except DriverError as exc:
             self.get_logger().error(f"activate failed, torque stays off: {exc}")
             return TransitionCallbackReturn.FAILURE
-        rate = self.get_parameter("rate_hz").value or self.arm.profile.control.rate_hz
-        self._timer = self.create_timer(1.0 / rate, self._cycle)
+        self._timer = self.create_timer(1.0 / self._rate(), self._cycle)
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
-        self.get_logger().info(f"active at {rate:.0f} Hz, torque {'on' if self.arm.torque_on else 'off (leader)'}")
+        torque = "on" if self.arm.torque_on else "off (leader)"
+        self.get_logger().info(f"active at {self._rate():.0f} Hz, torque {torque}")
         return super().on_activate(state)
 
     @logged_transition
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_timers()
-        if self.arm is not None:
+        if self.supervisor is not None:
             try:
-                self.arm.deactivate()
+                self.supervisor.deactivate()
             except DriverError as exc:
                 self.get_logger().error(f"torque off failed: {exc}")
         return super().on_deactivate(state)
+
+    def _rate(self) -> float:
+        assert self.arm is not None
+        return number(self, "rate_hz") or self.arm.profile.control.rate_hz
+
+    def _set_rate(self, rate_hz: float) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = self.create_timer(1.0 / self._rate(), self._cycle)
+            self.get_logger().info(f"control rate now {self._rate():.0f} Hz")
 
     def _stop_timers(self) -> None:
         for timer in (self._timer, self._diag_timer):
@@ -117,20 +141,24 @@ class ArmNode(ReleasingNode):
         self._timer = self._diag_timer = None
 
     def release(self) -> None:
+        """Torque off (where the profile says so), read back, and say per servo what holds."""
         self._stop_timers()
-        if self.arm is not None:
-            try:
-                self.arm.disconnect()
-                self.get_logger().info(
-                    "bus closed" + (", torque off" if self.arm.profile.control.torque_off_on_shutdown else "")
-                )
-            except DriverError as exc:
-                self.get_logger().error(str(exc))
-            self.arm = None
+        if self.arm is None:
+            return
+        try:
+            report = self.arm.disconnect()
+            torque = self.arm.profile.control.torque_off_on_shutdown
+            self.get_logger().info(
+                f"bus {self.arm.bus.port_name} closed"
+                + (f", torque off on all {len(report)} servos (read back)" if torque else ", torque left as it was")
+            )
+        except DriverError as exc:
+            self.get_logger().error(str(exc))
+        self.arm = self.supervisor = None
 
     # --- commands ----------------------------------------------------------------------------------
     def _apply(self, apply: callable) -> None:  # type: ignore[valid-type]
-        if self.arm is None or not self.arm.torque_on or self._silent:
+        if self.supervisor is None or not self.supervisor.commandable:
             return
         try:
             apply()
@@ -158,19 +186,12 @@ class ArmNode(ReleasingNode):
 
     # --- the loop ------------------------------------------------------------------------------
     def _cycle(self) -> None:
-        assert self.arm is not None
-        state = self.arm.cycle()
+        assert self.arm is not None and self.supervisor is not None
+        state = self.supervisor.step()
+        for event in self.supervisor.take_events():
+            self._log(event)
         if state is None:
-            self._failed_in_a_row += 1
-            if self._failed_in_a_row == FAULT_AFTER_FAILED_CYCLES:
-                self.arm.target = dict(self.arm.goal)  # hold: act on nothing until the bus is back
-                self._silent = [n for n, m in self.arm.bus.motors.items() if self.arm.bus.ping(m.id) is None]
-                self.get_logger().error(f"bus fault: holding position; not answering: {self._silent or 'none'}")
             return
-        if self._silent:
-            self.get_logger().info(f"bus recovered ({self._silent} answer again)")
-            self._silent = []
-        self._failed_in_a_row = 0
         msg = JointState()
         msg.header.stamp = rclpy.time.Time(nanoseconds=int(state.stamp * 1e9)).to_msg()
         msg.name = self.arm.names
@@ -180,30 +201,39 @@ class ArmNode(ReleasingNode):
         self._published += 1
         self._on_state(state)
 
+    def _log(self, event: Event) -> None:
+        # one call site per severity: rclpy's logger refuses two severities from one line
+        if event.level == "error":
+            self.get_logger().error(event.message)
+        elif event.level == "warn":
+            self.get_logger().warning(event.message)
+        else:
+            self.get_logger().info(event.message)
+
     def _on_state(self, state: ArmState) -> None:
         """Hook for nodes built on this one (the leader publishes follower commands here)."""
 
     def _publish_diagnostics(self) -> None:
-        assert self.arm is not None
+        assert self.arm is not None and self.supervisor is not None
         start, count = self._rate_window
         now = time.monotonic()
         self._loop_rate = (self._published - count) / (now - start)
         self._rate_window = (now, self._published)
-        level, message = DiagnosticStatus.OK, "ok"
-        if self._silent:
-            level, message = DiagnosticStatus.ERROR, f"not answering: {', '.join(self._silent)}; holding"
-        elif faulted := self._servo_faults():
-            level, message = DiagnosticStatus.ERROR, f"servo hardware error: {faulted}"
-        elif self._failed_in_a_row:
-            level, message = DiagnosticStatus.WARN, "bus errors"
+        level, message = self.supervisor.status()
         values = {
+            "state": self.supervisor.link.value,
             "loop_rate_hz": f"{self._loop_rate:.1f}",
             "failed_cycles": str(self.arm.failed_cycles),
+            "recoveries": str(self.supervisor.recoveries),
             **{f"bus_errors/{k}": str(v) for k, v in self.arm.bus.errors.items()},
-            **{f"{reg}/{name}": str(v) for reg, by_joint in self.arm.health.items() for name, v in by_joint.items()},
+            **{
+                f"{register}{_unit(self.arm, register)}/{name}": f"{value:g}"
+                for register, by_joint in self.arm.health.items()
+                for name, value in by_joint.items()
+            },
         }
         status = DiagnosticStatus(
-            level=level,
+            level={"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR}[level],
             name=f"{self.get_name()}: {self.arm.profile.robot_type} bus",
             message=message,
             hardware_id=self.arm.bus.port_name,
@@ -212,16 +242,15 @@ class ArmNode(ReleasingNode):
         header = Header(stamp=self.get_clock().now().to_msg())
         self._diag_pub.publish(DiagnosticArray(header=header, status=[status]))
 
-    def _servo_faults(self) -> dict[str, int]:
-        """Joints whose error register (Feetech Status, Dynamixel Hardware_Error_Status) is set."""
-        assert self.arm is not None
-        register = "Status" if self.arm.bus.protocol == "feetech" else "Hardware_Error_Status"
-        return {name: value for name, value in self.arm.health.get(register, {}).items() if value}
+
+def _unit(arm: Arm, register: str) -> str:
+    unit = arm.bus.motors[arm.names[0]].spec.units.get(register)
+    return f" [{unit.si}]" if unit else ""
 
 
-def main(args: list[str] | None = None) -> None:
-    spin_lifecycle(ArmNode, args)
+def main(args: list[str] | None = None) -> int:
+    return spin_lifecycle(ArmNode, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,6 +7,7 @@ the achieved rate and the dropped frames.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -160,9 +161,9 @@ class CameraNode(ReleasingNode):
         self._diag_pub.publish(array)
 
 
-def main(args: list[str] | None = None) -> None:
-    spin_lifecycle(CameraNode, args)
+def main(args: list[str] | None = None) -> int:
+    return spin_lifecycle(CameraNode, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,6 +3,8 @@ also publishes the follower's joint commands, mapped through both calibrations."
 
 from __future__ import annotations
 
+import sys
+
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -57,9 +59,9 @@ class LeaderNode(ArmNode):
         self._command_pub.publish(msg)
 
 
-def main(args: list[str] | None = None) -> None:
-    spin_lifecycle(LeaderNode, args)
+def main(args: list[str] | None = None) -> int:
+    return spin_lifecycle(LeaderNode, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import threading
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Protocol
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 
 RCLError = rclpy_implementation.RCLError
 
@@ -28,31 +34,89 @@ class ManagedNode(Protocol):
 
     def trigger_activate(self): ...
 
+    def get_logger(self): ...
+
+    def create_guard_condition(self, callback: Callable[[], None]) -> GuardCondition: ...
+
     def destroy_node(self) -> None: ...
 
 
-def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> None:
-    """Spin until Ctrl-C or shutdown; `autostart:=true` configures and activates at once
-    (pip-only machines have no `ros2 lifecycle`). The hardware is released on every way out."""
-    rclpy.init(args=args)
+class StopSignals:
+    """SIGINT and SIGTERM as a request to stop, taken once.
+
+    rclpy's own handlers shut the context down at the first signal, and Python raises
+    KeyboardInterrupt at each one: a second Ctrl-C (the terminal and `ros2 launch` each send
+    one) then lands inside the torque-off loop and abandons servos still powered, and the
+    release can no longer log to /rosout. Here the first signal only asks the executor to stop
+    (through a guard condition, woken from a helper thread reading Python's signal wake-up
+    fd); later ones are counted and change nothing until the hardware is released.
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.extra = 0
+        self._guard: GuardCondition | None = None
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        threading.Thread(target=self._relay, name="stop-signals", daemon=True).start()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.requested.is_set():
+            self.extra += 1
+        self.requested.set()
+
+    def _relay(self) -> None:
+        while os.read(self._read_fd, 64):
+            if (guard := self._guard) is not None:
+                with suppress(Exception):  # the executor may be gone already
+                    guard.trigger()
+
+    def wake(self, guard: GuardCondition) -> None:
+        self._guard = guard
+
+
+def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> int:
+    """Spin until Ctrl-C, SIGTERM or shutdown; `autostart:=true` configures and activates at
+    once (pip-only machines have no `ros2 lifecycle`) and a failure of either ends the process
+    with exit code 1, so a launch file or a service manager sees it. The hardware is released
+    on every way out, with the context still alive, before further signals are honoured.
+    Returns the process exit code."""
+    stop = StopSignals()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = make_node()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)  # type: ignore[arg-type]
+    stop.wake(node.create_guard_condition(lambda: None))
+    code = 0
     try:
-        if node.get_parameter("autostart").value:
-            node.trigger_configure()
-            if node.is_configured:
-                node.trigger_activate()
-        rclpy.spin(node)  # type: ignore[arg-type]
+        if node.get_parameter("autostart").value and not _autostart(node):
+            code = 1
+        while code == 0 and not stop.requested.is_set() and rclpy.ok():
+            executor.spin_once()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RCLError:
-        # SIGINT shuts the context down from the signal handler; an executor that was just
-        # building its wait set then fails on the dead context: that is the same Ctrl-C
-        if rclpy.ok():
-            raise
     finally:
         node.release()
+        if stop.extra:
+            node.get_logger().info(f"{stop.extra} further stop signal(s) waited for the release")
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    return code
+
+
+def _autostart(node: ManagedNode) -> bool:
+    node.trigger_configure()
+    if not node.is_configured:
+        node.get_logger().error("autostart: configure failed (see above); exiting with code 1")
+        return False
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        node.get_logger().error("autostart: activate failed (see above); exiting with code 1")
+        return False
+    return True
 
 
 def logged_transition(callback: Callable) -> Callable:

@@ -4,6 +4,12 @@ The host opens the pty's slave path like a USB adapter and the vendors' SDKs tal
 unchanged. The bus answers in list order like a real half-duplex line, applies id and baud
 changes after replying, ignores traffic at a baud the servos are not set to, and can
 emulate wire time (10 bit times per byte, return delay, USB latency) and inject faults.
+
+Faults of the hardware around the servos too: an adapter unplugged (the pty's master side
+closes, so the host's reads and writes fail with EIO as on a vanished USB device) and
+plugged back (a new pty, reachable again at the same `link` path, as a /dev/serial/by-id/
+link survives re-plugging), and a power dip (every servo silent, then back from a power
+cycle: torque off, RAM at factory values, EEPROM as persisted).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import termios
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lerobot_drivers.sim.servo import DXL_INSTRUCTION, SimServo
 from lerobot_drivers.sim.wire import FRAMINGS, Instruction
@@ -72,6 +80,7 @@ class SimulatedBus:
         faults: Faults | None = None,
         hand_motion: HandMotion | None = None,
         seed: int = 0,
+        link: Path | None = None,
     ) -> None:
         self.protocol = protocol
         self.framing = FRAMINGS[protocol]()
@@ -83,13 +92,58 @@ class SimulatedBus:
         self._rng = random.Random(seed)
         self.lock = threading.RLock()  # held while a packet is handled; take it to poke servos
         self.stats = {"instructions": 0, "replies": 0, "dropped": 0, "corrupted": 0, "ignored_baud": 0}
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo, no line discipline: bytes pass as they are
-        self.port = os.ttyname(self._slave)
+        self.link = link
+        self.plugged = False
+        self.powered = True
+        self.last_instruction = time.monotonic()
         self._line_free = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
+        self.plug()
+
+    # --- the adapter and the power supply --------------------------------------------------------
+    def plug(self) -> None:
+        """A new pty (a USB adapter appearing); `link`, if any, points at it."""
+        with self.lock:
+            if self.plugged:
+                return
+            self._master, self._slave = os.openpty()
+            tty.setraw(self._slave)  # no echo, no line discipline: bytes pass as they are
+            self.port = os.ttyname(self._slave)
+            if self.link is not None:
+                staged = self.link.with_name(f".{self.link.name}.{os.getpid()}")
+                staged.unlink(missing_ok=True)
+                staged.symlink_to(self.port)
+                staged.replace(self.link)  # atomic: the path is never half there
+            self.plugged = True
+
+    def unplug(self) -> None:
+        """The adapter vanishes: the host's open port fails with EIO, `link` disappears."""
+        with self.lock:
+            if not self.plugged:
+                return
+            self.plugged = False
+            if self.link is not None:
+                self.link.unlink(missing_ok=True)
+            for fd in (self._master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def power(self, on: bool) -> None:
+        """Cut the servos' supply (they go silent) or restore it (each comes back from a power
+        cycle: torque off, EEPROM as persisted)."""
+        with self.lock:
+            if on and not self.powered:
+                for servo in self.servos:
+                    servo.power_cycle()
+            self.powered = on
+
+    def later(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run `action` after `seconds`, off the serving thread (faults that heal by themselves)."""
+        timer = threading.Timer(seconds, action)
+        timer.daemon = True
+        timer.start()
 
     # --- life cycle ------------------------------------------------------------------------------
     def start(self) -> SimulatedBus:
@@ -101,15 +155,18 @@ class SimulatedBus:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self.unplug()
 
     def __enter__(self) -> SimulatedBus:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def path(self) -> str:
+        """Where the host opens the bus: the stable link if there is one, else the pty."""
+        return str(self.link) if self.link is not None else self.port
 
     def servo(self, servo_id: int) -> SimServo:
         matches = self._with_id(servo_id)
@@ -121,20 +178,26 @@ class SimulatedBus:
     def _serve(self) -> None:
         buffer = bytearray()
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.05)
-            if not ready:
+            if not self.plugged:
+                buffer.clear()
+                time.sleep(0.01)
                 continue
             try:
+                ready, _, _ = select.select([self._master], [], [], 0.05)
+                if not ready:
+                    continue
                 buffer += os.read(self._master, 4096)
-            except OSError:
-                return
+            except (OSError, ValueError):
+                continue  # unplugged meanwhile: the next round sees it
             while (instruction := self.framing.parse(buffer)) is not None:
                 with self.lock:
                     self._handle(instruction)
 
     def _handle(self, instruction: Instruction) -> None:
         self.stats["instructions"] += 1
-        now = time.monotonic()
+        now = self.last_instruction = time.monotonic()
+        if not self.powered:
+            return
         self._move_hands(now)
         baud = line_baud(self._slave)
         for servo in self.servos:

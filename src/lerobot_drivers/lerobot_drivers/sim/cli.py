@@ -3,7 +3,14 @@
 Prints `port: <path>` (give it to the driver) and `control: <socket>`: a Unix socket taking
 one JSON command per line, to inject faults into a running simulation from another process:
 {"mute": [3]}, {"unmute": [3]}, {"faults": {"corrupt_rate": 0.01}}, {"hardware_error": 5},
-{"move": {"3": 2100}}, {"stats": true}.
+{"move": {"3": 2100}}, {"unplug": 2.0} (the adapter vanishes for 2 s, then comes back at the
+same --link path; 0: until {"plug": true}), {"power_dip": 1.0} (every servo silent for 1 s,
+then back from a power cycle), {"power_cycle": true}, {"stats": true}. Every reply carries
+the torque, present position, Lock and persisted homing offset of each servo.
+
+Like a real bus, it outlives the driver: on Ctrl-C it keeps answering until the line has
+been quiet for a second (at most 10 s), so that a driver stopped at the same moment can
+still turn torque off; then it prints `final torque: {id: 0|1}` and exits.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +67,43 @@ def handle_command(bus: SimulatedBus, command: dict[str, Any]) -> dict[str, Any]
             bus.servo(int(command["hardware_error"])).raise_hardware_error()
         for servo_id, position in command.get("move", {}).items():
             bus.servo(int(servo_id)).move_by_hand(float(position))
+        if "unplug" in command:
+            bus.unplug()
+            if float(command["unplug"]) > 0:
+                bus.later(float(command["unplug"]), bus.plug)
+        if command.get("plug"):
+            bus.plug()
+        if "power_dip" in command:
+            bus.power(False)
+            bus.later(float(command["power_dip"]), lambda: bus.power(True))
+        if command.get("power_cycle"):
+            bus.power(False)
+            bus.power(True)
         return {
             "ok": True,
             "stats": dict(bus.stats),
             "muted": sorted(bus.faults.muted),
-            "torque": {s.servo_id: s.get("Torque_Enable") for s in bus.servos},
-            "present": {s.servo_id: s.present_position() for s in bus.servos},
+            "plugged": bus.plugged,
+            "powered": bus.powered,
+            "port": bus.port,
+            **servo_report(bus),
         }
+
+
+def servo_report(bus: SimulatedBus) -> dict[str, dict[int, int]]:
+    return {
+        "torque": {s.servo_id: s.get("Torque_Enable") for s in bus.servos},
+        "present": {s.servo_id: s.present_position() for s in bus.servos},
+        "lock": {s.servo_id: s.get("Lock") for s in bus.servos if "Lock" in s.spec.registers},
+        "persisted_homing_offset": {s.servo_id: s.persisted_value("Homing_Offset") for s in bus.servos},
+    }
+
+
+def linger(bus: SimulatedBus, quiet_s: float = 1.0, longest_s: float = 10.0) -> None:
+    """Keep serving after Ctrl-C until the host has been quiet for `quiet_s`."""
+    deadline = time.monotonic() + longest_s
+    while time.monotonic() < deadline and time.monotonic() - bus.last_instruction < quiet_s:
+        time.sleep(0.05)
 
 
 def serve_control(bus: SimulatedBus, path: Path) -> socket.socket:
@@ -109,7 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0)
     parser.add_argument("--hand-motion", action="store_true", help="torque-off joints move as if by hand")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--link", type=Path, help="also make the port reachable at this path (for launch files)")
+    parser.add_argument(
+        "--link", type=Path, help="a stable path to the port (as /dev/serial/by-id/...): kept across re-plugging"
+    )
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     bus = SimulatedBus(
@@ -119,23 +159,21 @@ def main(argv: list[str] | None = None) -> None:
         faults=Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate),
         hand_motion=HandMotion() if args.hand_motion else None,
         seed=args.seed,
+        link=args.link,
     )
     control = Path(tempfile.mkdtemp(prefix="lerobot_sim_")) / "control.sock"
     server = serve_control(bus, control)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if args.link is not None:
-        args.link.unlink(missing_ok=True)
-        args.link.symlink_to(bus.port)
     with bus:
-        print(f"port: {bus.port}", flush=True)
+        print(f"port: {bus.path}", flush=True)
         print(f"control: {control}", flush=True)
         stop.wait()
+        linger(bus)
+        print(f"final torque: {json.dumps(servo_report(bus)['torque'])}", flush=True)
     server.close()
     control.unlink(missing_ok=True)
-    if args.link is not None:
-        args.link.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

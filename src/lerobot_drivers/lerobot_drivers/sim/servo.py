@@ -2,7 +2,14 @@
 
 Positions live in raw encoder steps. `actual` is the shaft position before the homing
 offset; what the host reads in Present_Position is derived from it like the firmware does
-(Feetech: actual - offset, modulo one turn; Dynamixel: actual + offset).
+(Feetech: actual - offset, modulo one turn; Dynamixel: actual + offset). Every other
+physical quantity (speeds, acceleration, load, current, voltage) goes through the model's
+units in the control table, the same table the driver reads them with; that table is held
+against the manuals in tests/drivers/test_tables.py.
+
+EEPROM is kept twice: what the servo uses now, and what survives a power cycle. Feetech
+servos keep an EEPROM write across power-off only while Lock is 0; Dynamixel servos always
+do (they refuse EEPROM writes with torque on instead).
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ class SimServo:
     def __init__(self, spec: ModelSpec, servo_id: int, position: float = 2048.0) -> None:
         self.spec = spec
         self.memory = bytearray(256)
+        self.persisted = bytearray(256)  # the EEPROM a power cycle comes back with
         self.actual = float(position)
         self.velocity = 0.0  # steps/s
         self.hardware_error = 0
         self._last_update = time.monotonic()
         self._read_only = {name for name in spec.registers if any(name.startswith(p) for p in READ_ONLY_PREFIXES)}
+        self._eeprom = [reg for reg in spec.registers.values() if reg.eeprom]
         for name, value in spec.defaults.items():
             self.set(name, value)
         self.set("Model_Number", spec.number)
@@ -45,9 +54,21 @@ class SimServo:
         return self.spec.decode(name, raw)
 
     def set(self, name: str, value: int) -> None:
+        """Set a register as the factory or an earlier session left it (EEPROM persists)."""
         reg = self.spec.registers[name]
-        raw = self.spec.encode(name, int(value))
-        self.memory[reg.address : reg.address + reg.size] = raw.to_bytes(reg.size, "little")
+        raw = self.spec.encode(name, int(value)).to_bytes(reg.size, "little")
+        self.memory[reg.address : reg.address + reg.size] = raw
+        if reg.eeprom:
+            self.persisted[reg.address : reg.address + reg.size] = raw
+
+    def persisted_value(self, name: str) -> int:
+        """What `name` will read after the next power cycle."""
+        reg = self.spec.registers[name]
+        return self.spec.decode(name, int.from_bytes(self.persisted[reg.address : reg.address + reg.size], "little"))
+
+    @property
+    def eeprom_locked(self) -> bool:
+        return "Lock" in self.spec.registers and self.get("Lock") != 0
 
     @property
     def servo_id(self) -> int:
@@ -98,6 +119,12 @@ class SimServo:
             return 0  # Feetech ignores writes to read-only registers
         self.update()
         self.memory[address : address + len(data)] = data
+        if not self.eeprom_locked:
+            for reg in self._eeprom:
+                if reg.address < address + len(data) and address < reg.address + reg.size:
+                    self.persisted[reg.address : reg.address + reg.size] = self.memory[
+                        reg.address : reg.address + reg.size
+                    ]
         if not self.torque_enabled:
             self.velocity = 0.0
         return 0
@@ -116,19 +143,18 @@ class SimServo:
             return float((goal + offset) % self.spec.resolution)
         return float(goal - offset)
 
+    def _steps(self, register: str) -> float:
+        """A speed or acceleration register in steps/s (or steps/s^2): its SI value per radian."""
+        return abs(self.spec.to_si(register, self.get(register))) * self.spec.resolution / (2 * math.pi)
+
     def _speed_limit(self) -> float:
-        if self.spec.protocol == "feetech":
-            limit = abs(self.get("Goal_Velocity"))
-            return float(limit) if limit else self.spec.max_speed
-        profile = self.get("Profile_Velocity")  # 0.229 rev/min per unit, 0 = no limit
-        return min(profile * 0.229 / 60 * self.spec.resolution, self.spec.max_speed) if profile else self.spec.max_speed
+        register = "Goal_Velocity" if self.spec.protocol == "feetech" else "Profile_Velocity"  # 0 = no limit
+        limit = self._steps(register)
+        return min(limit, self.spec.max_speed) if limit else self.spec.max_speed
 
     def _acceleration_limit(self) -> float:
-        if self.spec.protocol == "feetech":
-            accel = self.get("Acceleration")  # 100 steps/s^2 per unit, 0 = no limit
-            return accel * 100.0 if accel else math.inf
-        profile = self.get("Profile_Acceleration")  # 214.577 rev/min^2 per unit
-        return profile * 214.577 / 3600 * self.spec.resolution if profile else math.inf
+        register = "Acceleration" if self.spec.protocol == "feetech" else "Profile_Acceleration"  # 0 = no limit
+        return self._steps(register) or math.inf
 
     def update(self, now: float | None = None) -> None:
         """Advance the motion to `now`: track the goal under velocity/acceleration limits."""
@@ -165,7 +191,8 @@ class SimServo:
     def _publish_state(self) -> None:
         self.set("Present_Position", self.present_position())
         vmax = (1 << 15) - 1
-        self.set("Present_Velocity", max(-vmax, min(vmax, round(self.velocity))))
+        velocity = self.spec.from_si("Present_Velocity", self.velocity * 2 * math.pi / self.spec.resolution)
+        self.set("Present_Velocity", max(-vmax, min(vmax, velocity)))
         moving = abs(self.velocity) > 1e-3 or (self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5)
         self.set("Moving", int(moving))
         if self.spec.protocol == "dynamixel":
@@ -190,6 +217,19 @@ class SimServo:
     def reboot(self) -> None:
         self.hardware_error = 0
         self.set("Torque_Enable", 0)
+        self._publish_state()
+
+    def power_cycle(self) -> None:
+        """Power off and on: RAM back to factory values (torque off, Lock set), EEPROM back to
+        what was persisted, the shaft where it was."""
+        self.memory = bytearray(self.persisted)
+        for name, value in self.spec.defaults.items():
+            if not self.spec.registers[name].eeprom:
+                self.set(name, value)
+        self.hardware_error = 0
+        self.velocity = 0.0
+        self.set("Goal_Position", self.present_position())
+        self._last_update = time.monotonic()
         self._publish_state()
 
     def status_error(self) -> int:

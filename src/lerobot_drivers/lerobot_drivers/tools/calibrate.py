@@ -1,11 +1,14 @@
 """`lerobot_calibrate`: calibrate a new arm the way LeRobot does, into LeRobot's file.
 
-1. torque off, reset the homing offsets (and Feetech position limits);
+1. torque off and EEPROM unlocked (Feetech's Lock register, as LeRobot does: offsets written
+   while it is set are lost at the next power-off), the homing offsets and position limits
+   reset;
 2. the arm is put in the middle of its range by hand: offsets are set so each joint reads
    2047 there (Feetech: offset = position - 2047, Dynamixel: offset = 2047 - position);
-3. every joint is moved through its whole range while min and max are recorded; joints
-   marked `full_turn` get 0..4095;
-4. the file is written where the profile says (LeRobot's calibration folder by default).
+3. every joint is moved through its whole range while min and max are recorded and written
+   as the servos' position limits; joints marked `full_turn` get 0..4095;
+4. EEPROM locked again; the file is written where the profile says (LeRobot's calibration
+   folder by default).
 """
 
 from __future__ import annotations
@@ -28,12 +31,10 @@ def half_turn_offsets(bus: MotorBus, profile: RobotProfile) -> dict[str, int]:
     """Zero the offsets, read where the joints are, and return the offsets that centre them."""
     for joint in profile.joints:
         bus.write("Homing_Offset", joint.name, 0)
-        if bus.protocol == "feetech":
-            bus.write("Min_Position_Limit", joint.name, FULL_RANGE[0])
-            bus.write("Max_Position_Limit", joint.name, FULL_RANGE[1])
+        bus.write("Min_Position_Limit", joint.name, FULL_RANGE[0])
+        bus.write("Max_Position_Limit", joint.name, FULL_RANGE[1])
     positions = bus.sync_read("Present_Position")
-    sign = 1 if bus.protocol == "feetech" else -1
-    return {name: sign * (position - HALF_TURN) for name, position in positions.items()}
+    return {name: bus.backend.homing_sign * (position - HALF_TURN) for name, position in positions.items()}
 
 
 def record_ranges(bus: MotorBus, profile: RobotProfile, done: Callable[[], bool]) -> dict[str, tuple[int, int]]:
@@ -55,13 +56,12 @@ def calibrate(
     bus: MotorBus, profile: RobotProfile, middle_reached: Callable[[], None], range_done: Callable[[], bool]
 ) -> dict[str, MotorCalibration]:
     """The whole procedure; `middle_reached` returns once the arm is in its middle pose."""
-    bus.set_torque(False)
-    middle_reached()
-    offsets = half_turn_offsets(bus, profile)
-    for name, offset in offsets.items():
-        bus.write("Homing_Offset", name, offset)
-    ranges = record_ranges(bus, profile, range_done)
-    if bus.protocol == "feetech":
+    with bus.eeprom_writes():
+        middle_reached()
+        offsets = half_turn_offsets(bus, profile)
+        for name, offset in offsets.items():
+            bus.write("Homing_Offset", name, offset)
+        ranges = record_ranges(bus, profile, range_done)
         for name, (low, high) in ranges.items():
             bus.write("Min_Position_Limit", name, low)
             bus.write("Max_Position_Limit", name, high)

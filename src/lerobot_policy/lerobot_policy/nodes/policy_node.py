@@ -13,6 +13,7 @@ at run time on ~/task (std_msgs/String).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -289,9 +290,9 @@ def check_agreement(profile: RobotProfile, bundle: PolicyBundle) -> None:
             )
 
 
-def main(args: list[str] | None = None) -> None:
-    spin_lifecycle(PolicyNode, args)
+def main(args: list[str] | None = None) -> int:
+    return spin_lifecycle(PolicyNode, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

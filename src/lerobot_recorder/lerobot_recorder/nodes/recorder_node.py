@@ -8,6 +8,7 @@ Messages are recorded raw (serialized bytes, no decoding), stamped with receive 
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from rcl_interfaces.msg import ParameterDescriptor
@@ -128,9 +129,9 @@ class RecorderNode(ReleasingNode):
                 self.get_logger().warning(f"shutdown while recording: kept what was recorded as {interrupted}")
 
 
-def main(args: list[str] | None = None) -> None:
-    spin_lifecycle(RecorderNode, args)
+def main(args: list[str] | None = None) -> int:
+    return spin_lifecycle(RecorderNode, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
