@@ -1,6 +1,7 @@
 """The arm core on an in-process simulated bus: set-up, calibration checks, safety rules."""
 
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from lerobot_drivers.arm import Arm, CommandError
 from lerobot_drivers.calibration import load_calibration, radian_limits
-from lerobot_drivers.errors import CalibrationError, MotorMismatchError
+from lerobot_drivers.errors import BusError, CalibrationError, MotorMismatchError
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.bus import SimulatedBus
 from lerobot_drivers.sim.cli import servos_for
@@ -111,3 +112,58 @@ def test_mixed_firmware_is_refused(profile, sim):
     with pytest.raises(MotorMismatchError, match="run different firmware versions"):
         arm.connect()
     assert not arm.bus.is_connected and not any(s.torque_enabled for s in sim.servos)
+
+
+def test_velocity_is_the_rate_of_change_of_the_position(arm, profile):
+    """rad/s through each model's unit (Dynamixel counts 0.229 rev/min, Feetech steps/s): the
+    reported velocity, integrated over the move, is the distance the position moved."""
+    arm.activate()
+    arm.command({"elbow_flex": 0.8})
+    samples = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        arm.last_command_time = time.monotonic()
+        if (state := arm.cycle()) is not None:
+            samples.append((time.monotonic(), state.positions["elbow_flex"], state.velocities["elbow_flex"]))
+        time.sleep(0.002)
+    travelled = samples[-1][1] - samples[0][1]
+    integral = sum((t1 - t0) * (v0 + v1) / 2 for (t0, _, v0), (t1, _, v1) in zip(samples, samples[1:]))
+    assert travelled == pytest.approx(0.8, abs=0.02)
+    assert integral == pytest.approx(travelled, rel=0.15)
+
+
+def test_calibration_written_on_request_survives_a_power_cycle(profile, sim):
+    sim.servo(3).set("Homing_Offset", 5)
+    if "Lock" in sim.servo(3).spec.registers:
+        sim.servo(3).set("Lock", 1)  # as the factory leaves it: EEPROM writes would not persist
+    arm = Arm(profile, sim.port)
+    arm.connect(write_calibration=True)
+    arm.disconnect()
+    for servo in sim.servos:
+        servo.power_cycle()
+    arm.connect()  # refused if the offset had been lost at power-off
+    arm.disconnect()
+    if "Lock" in sim.servo(3).spec.registers:
+        assert sim.servo(3).get("Lock") == 1, "EEPROM must be locked again after the write"
+
+
+def test_a_hardware_alarm_is_not_a_refused_write(arm, sim):
+    arm.activate()
+    sim.servo(3).raise_hardware_error()  # rides on every status packet of that servo from now on
+    report = arm.disconnect()  # no error: every servo is off, read back
+    assert report == dict.fromkeys(arm.names, False)
+
+
+def test_one_servo_that_raises_does_not_spare_the_others(arm, sim, monkeypatch):
+    arm.activate()
+    real_write = arm.bus.write
+
+    def write(register, motor, value, retries=None):
+        if motor == "elbow_flex":
+            raise RuntimeError("a bug in one servo's path")
+        return real_write(register, motor, value, retries)
+
+    monkeypatch.setattr(arm.bus, "write", write)
+    with pytest.raises(BusError, match=r"torque off \(read back\) on .*'gripper'.*torque still ON on \['elbow_flex'\]"):
+        arm.disconnect()
+    assert [s.servo_id for s in sim.servos if s.torque_enabled] == [3]

@@ -1,0 +1,145 @@
+"""Faults of the hardware around the servos, on an in-process simulated bus: an unplugged
+adapter, a power dip, EEPROM that is lost at power-off, a servo alarm."""
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lerobot_drivers.arm import Arm
+from lerobot_drivers.errors import PortLostError
+from lerobot_drivers.profile import load_profile
+from lerobot_drivers.sim.bus import SimulatedBus
+from lerobot_drivers.sim.cli import servos_for
+from lerobot_drivers.supervisor import ArmSupervisor, Link
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["so101_follower_sim.yaml", "koch_follower_sim.yaml"])
+def profile(request):
+    return load_profile(ROOT / "config" / request.param)
+
+
+@pytest.fixture
+def sim(profile, tmp_path):
+    with SimulatedBus(profile.bus.protocol, servos_for(profile), link=tmp_path / "ttyARM") as bus:
+        yield bus
+
+
+@pytest.fixture
+def supervisor(profile, sim):
+    arm = Arm(profile, sim.path)
+    arm.connect()
+    supervisor = ArmSupervisor(arm)
+    supervisor.activate()
+    yield supervisor
+    if arm.bus.is_connected:
+        arm.bus.disconnect(disable_torque=False)
+
+
+def run_until(supervisor: ArmSupervisor, condition, seconds: float, what: str) -> list[str]:
+    """Step at 100 Hz until `condition()`; the events said meanwhile, as 'level: message'."""
+    said = []
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {seconds} s; said: {said}"
+        supervisor.arm.last_command_time = time.monotonic()
+        supervisor.step()
+        said += [f"{e.level}: {e.message}" for e in supervisor.take_events()]
+        time.sleep(0.01)
+    return said
+
+
+def test_an_unplugged_adapter_names_the_port_and_comes_back_torqued(supervisor, sim):
+    arm = supervisor.arm
+    arm.command({"elbow_flex": 0.3})
+    run_until(supervisor, lambda: abs(sim.servo(3).present_position() - 2047) > 100, 5, "a move")
+    sim.unplug()
+    said = run_until(supervisor, lambda: supervisor.link is Link.PORT_LOST, 2, "the loss to be seen")
+    assert len(said) == 1 and said[0].startswith("error: servo bus port ") and sim.path in said[0]
+    assert "unplugged" in said[0] and "cut the arm's power" in said[0]
+    assert supervisor.status() == ("error", f"port lost: {sim.path} gone; reopening it every 0.5 s")
+    assert not supervisor.commandable
+
+    for servo in sim.servos:  # meanwhile someone moves the arm by hand (torque off on one joint)
+        servo.set("Torque_Enable", 0)
+    sim.servo(2).move_by_hand(sim.servo(2).present_position() + 150)
+    time.sleep(0.6)  # reopening fails while the adapter is away, quietly
+    supervisor.step()
+    assert supervisor.take_events() == []
+
+    sim.plug()
+    said = run_until(supervisor, lambda: supervisor.link is Link.OK, 5, "the port to come back")
+    assert said[-1].startswith(f"info: port {sim.path} is back after ")
+    assert "re-verified, goals re-seeded, torque on again" in said[-1]
+    assert all(s.torque_enabled for s in sim.servos)
+    state = supervisor.step()
+    assert state is not None and arm.goal == pytest.approx(arm.target)
+    assert arm.goal["shoulder_lift"] == pytest.approx(state.positions["shoulder_lift"], abs=0.01), (
+        "goals must start where the joints are now, not where they were before the loss"
+    )
+
+
+def test_a_power_dip_is_seen_and_the_arm_torqued_again(supervisor, sim):
+    sim.power(False)
+    said = run_until(supervisor, lambda: supervisor.link is Link.SILENT, 3, "the silence to be seen")
+    assert "no servo answers (power lost?)" in said[-1] and sim.path in said[-1]
+    sim.power(True)  # back from a power cycle: torque off, RAM at factory values
+    said = run_until(supervisor, lambda: supervisor.link is Link.OK, 3, "the recovery")
+    assert any("lost torque (a power dip?)" in line for line in said)
+    assert "torque on again" in said[-1]
+    assert all(s.torque_enabled for s in sim.servos)
+    if sim.protocol == "feetech":  # a RAM register of the profile's set-up, lost in the dip
+        assert all(s.get("Acceleration") == 254 for s in sim.servos)
+
+
+def test_a_short_dip_between_health_reads_is_caught_by_the_torque_read_back(supervisor, sim):
+    """Servos that blink off and on faster than the fault threshold still come back limp."""
+    for servo in sim.servos:
+        servo.power_cycle()
+    said = run_until(supervisor, lambda: supervisor.recoveries == 1, 3, "the limp servos to be found")
+    assert any("lost torque" in line for line in said)
+    assert all(s.torque_enabled for s in sim.servos)
+
+
+def test_a_servo_alarm_is_reported_once_and_not_torqued_over(supervisor, sim):
+    sim.servo(5).raise_hardware_error()
+    said = run_until(supervisor, lambda: supervisor.status()[0] == "error", 3, "the alarm")
+    for _ in range(2 * supervisor.arm.profile.control.health_every_n_cycles):  # every health register read again
+        supervisor.step()
+        said += [f"{e.level}: {e.message}" for e in supervisor.take_events()]
+    alarms = [line for line in said if "hardware alarm" in line]
+    assert len(alarms) == 1 and "wrist_roll (id 5)" in alarms[0] and "overload" in alarms[0]
+    assert supervisor.recoveries == 0 and not sim.servo(5).torque_enabled
+
+
+def test_port_loss_fails_fast_with_the_port_named(profile, sim):
+    arm = Arm(profile, sim.path)
+    arm.connect()
+    sim.unplug()
+    started = time.monotonic()
+    with pytest.raises(PortLostError, match=rf"servo bus port {sim.path} was lost \(.+\): the adapter was unplugged"):
+        arm.read_state()
+    assert time.monotonic() - started < 0.5, "a dead port needs no retries"
+    with pytest.raises(Exception, match="UNKNOWN on .*cut power to the arm"):
+        arm.disconnect()
+    assert not arm.bus.is_connected
+
+
+def test_lerobot_calibration_write_unlocks_then_locks_eeprom(profile, sim):
+    """What `lerobot_calibrate` and write_calibration do, seen from the servo: the offset is
+    written with Lock cleared (so it persists), and Lock is set again afterwards."""
+    if sim.protocol != "feetech":
+        pytest.skip("Dynamixel EEPROM has no lock: it always persists")
+    arm = Arm(replace(profile), sim.path)
+    arm.connect()
+    servo = sim.servo(2)
+    with arm.bus.eeprom_writes(["shoulder_lift"]):
+        arm.bus.write("Homing_Offset", "shoulder_lift", 77)
+        assert servo.get("Lock") == 0
+    assert servo.get("Lock") == 1 and servo.persisted_value("Homing_Offset") == 77
+    arm.bus.write("Homing_Offset", "shoulder_lift", 99)  # locked: lost at power-off
+    assert servo.get("Homing_Offset") == 99 and servo.persisted_value("Homing_Offset") == 77
+    arm.bus.disconnect(disable_torque=False)
