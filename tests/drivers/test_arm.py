@@ -1,5 +1,6 @@
 """The arm core on an in-process simulated bus: set-up, calibration checks, safety rules."""
 
+import itertools
 import math
 import time
 from dataclasses import replace
@@ -127,7 +128,7 @@ def test_velocity_is_the_rate_of_change_of_the_position(arm, profile):
             samples.append((time.monotonic(), state.positions["elbow_flex"], state.velocities["elbow_flex"]))
         time.sleep(0.002)
     travelled = samples[-1][1] - samples[0][1]
-    integral = sum((t1 - t0) * (v0 + v1) / 2 for (t0, _, v0), (t1, _, v1) in zip(samples, samples[1:]))
+    integral = sum((t1 - t0) * (v0 + v1) / 2 for (t0, _, v0), (t1, _, v1) in itertools.pairwise(samples))
     assert travelled == pytest.approx(0.8, abs=0.02)
     assert integral == pytest.approx(travelled, rel=0.15)
 

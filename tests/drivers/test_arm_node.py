@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,6 +12,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.msg import Parameter as RosParameter
+from rcl_interfaces.msg import ParameterType, ParameterValue, SetParametersResult
+from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -23,24 +28,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILES = {"feetech": "so101_follower_sim.yaml", "dynamixel": "koch_follower_sim.yaml"}
 
 
-def start_arm(testbed: RosTestbed, profile: str, *sim_args: str):
+def start_arm(testbed: RosTestbed, profile: str, *sim_args: str, params: tuple[str, ...] = ()):
     sim = testbed.start("sim_bus", [sys.executable, "-m", "lerobot_drivers.sim.cli", "--profile", profile, *sim_args])
     port = sim.wait_for_output(r"port: (\S+)").group(1)
     control = sim.wait_for_output(r"control: (\S+)").group(1)
+    ros_args = [arg for param in (f"profile:={profile}", f"port:={port}", *params) for arg in ("-p", param)]
     node = testbed.start(
-        "arm_driver",
-        [
-            sys.executable,
-            "-m",
-            "lerobot_drivers.nodes.arm_node",
-            "--ros-args",
-            "-p",
-            f"profile:={profile}",
-            "-p",
-            f"port:={port}",
-        ],
+        "arm_driver", [sys.executable, "-m", "lerobot_drivers.nodes.arm_node", "--ros-args", *ros_args]
     )
     return sim, node, control
+
+
+def assert_clean_output(node) -> None:
+    """No traceback, and no log line lost because the context was gone before the release."""
+    assert "Traceback" not in node.output, node.output
+    assert "Failed to publish log message to rosout" not in node.output, node.output
 
 
 def transition(probe: RosProbe, transition_id: int) -> bool:
@@ -182,3 +184,101 @@ def test_joint_state_and_trajectory_commands(ros_testbed, ros_probe):
     ]
     msg = JointTrajectory(joint_names=names, points=points)
     wait_until(lambda: trajectory.publish(msg) or reached(later), 10, "the arm to follow the due trajectory point")
+
+
+def test_unplugged_adapter_is_named_reopened_and_torqued_again(ros_testbed, ros_probe, tmp_path):
+    link = tmp_path / "ttyUSB-arm"
+    _sim, node, control = start_arm(
+        ros_testbed, str(ROOT / "config" / PROFILES["feetech"]), "--link", str(link), params=("autostart:=true",)
+    )
+    states = ros_probe.collect(JointState, "/follower/joint_states")
+    diagnostics = ros_probe.collect(DiagnosticArray, "/diagnostics")
+    node.wait_for_output("active at")
+    states.wait_for(20)
+    send_command(control, {"unplug": 1.5})
+    node.wait_for_output(rf"servo bus port {link} was lost .*Reopening {link} every 0.5 s")
+    report = diagnostics.wait_for(1, where=lambda m: m.status[0].message.startswith("port lost"))[0].status[0]
+    assert report.level == DiagnosticStatus.ERROR and report.hardware_id == str(link)
+    node.wait_for_output(rf"port {link} is back after .*re-verified, goals re-seeded, torque on again", timeout=10)
+    count = len(states.snapshot())
+    states.wait_for(count + 20, timeout=5)
+    assert all(v == 1 for v in send_command(control, {})["torque"].values())
+    assert node.output.count("was lost") == 1, "one line for the loss, not one per cycle"
+    assert node.stop() == 0
+    assert all(v == 0 for v in send_command(control, {})["torque"].values())
+    assert_clean_output(node)
+
+
+def test_power_dip_is_recovered_with_torque_read_back(ros_testbed, ros_probe):
+    _sim, node, control = start_arm(
+        ros_testbed, str(ROOT / "config" / PROFILES["dynamixel"]), params=("autostart:=true",)
+    )
+    states = ros_probe.collect(JointState, "/follower/joint_states")
+    states.wait_for(20)
+    send_command(control, {"power_dip": 1.0})
+    node.wait_for_output(r"no servo answers \(power lost\?\)")
+    node.wait_for_output(r"lost torque \(a power dip\?\)", timeout=10)
+    node.wait_for_output(r"were power-cycled: .*torque on again")
+    assert "recovered" not in node.output, "a limp arm is not a recovered bus"
+    assert all(v == 1 for v in send_command(control, {})["torque"].values())
+    assert node.stop() == 0
+    assert_clean_output(node)
+
+
+@pytest.mark.parametrize("gap_ms", [0, 1, 3, 10])
+def test_two_sigints_cannot_cut_the_torque_off_short(ros_testbed, gap_ms):
+    """As a terminal and `ros2 launch` do: SIGINT to every process at once, and a second one
+    to the driver a few ms later. The simulator, like real servos, outlives the driver."""
+    sim, node, _control = start_arm(
+        ros_testbed, str(ROOT / "config" / PROFILES["feetech"]), "--emulate-wire", params=("autostart:=true",)
+    )
+    node.wait_for_output("active at")
+    time.sleep(0.3)
+    for process in (node, sim):
+        os.kill(process.popen.pid, signal.SIGINT)
+    time.sleep(gap_ms / 1000)
+    os.kill(node.popen.pid, signal.SIGINT)
+    assert node.wait(15) == 0, node.output
+    assert sim.wait(15) == 0
+    final = json.loads(sim.wait_for_output(r"final torque: (.*)").group(1))
+    assert final == {str(i): 0 for i in range(1, 7)}, node.output
+    node.wait_for_output(r"torque off on all 6 servos \(read back\)")
+    assert_clean_output(node)
+
+
+def test_failed_autostart_exits_with_code_1(ros_testbed, tmp_path):
+    profile = (ROOT / "config" / "so101_follower_sim.yaml").read_text()
+    bad = tmp_path / "no_cal.yaml"
+    bad.write_text(profile.replace("calibration: calibration/so101_sim.json", f"calibration: {tmp_path}/none.json"))
+    _sim, node, control = start_arm(ros_testbed, str(bad), params=("autostart:=true",))
+    assert node.wait(20) == 1, node.output
+    assert "none.json does not exist" in node.output and "autostart: configure failed" in node.output
+    assert all(v == 0 for v in send_command(control, {})["torque"].values())
+
+
+def test_parameters_as_a_user_sets_them(ros_testbed, ros_probe):
+    _sim, node, _control = start_arm(
+        ros_testbed,
+        str(ROOT / "config" / PROFILES["feetech"]),
+        "--baudrate",
+        "500000",
+        params=("autostart:=true", "rate_hz:=50", "baudrate:=500000"),  # integers, as typed
+    )
+    states = ros_probe.collect(JointState, "/follower/joint_states")
+    node.wait_for_output("at 500000 baud")
+    states.wait_for(10)
+    assert publish_rate(states) == pytest.approx(50, rel=0.3)
+
+    def set_parameter(name: str, value: ParameterValue) -> SetParametersResult:
+        request = SetParameters.Request(parameters=[RosParameter(name=name, value=value)])
+        return ros_probe.call(SetParameters, "/arm_driver/set_parameters", request).results[0]
+
+    assert set_parameter("rate_hz", ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=20)).successful
+    node.wait_for_output("control rate now 20 Hz")
+    assert publish_rate(states) == pytest.approx(20, rel=0.3)
+    refused = set_parameter("port", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/dev/ttyACM1"))
+    assert not refused.successful and "read at configure" in refused.reason
+    negative = set_parameter("rate_hz", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=-1.0))
+    assert not negative.successful and ">= 0" in negative.reason
+    assert node.stop() == 0
+    assert_clean_output(node)

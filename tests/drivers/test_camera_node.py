@@ -28,11 +28,11 @@ def activate(probe):
 
 
 def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
-    camera = start_camera(ros_testbed, "width:=160", "height:=120", "fps:=30.0", "camera_name:=wrist")
+    camera = start_camera(ros_testbed, "width:=160", "height:=120", "fps:=20", "camera_name:=wrist")  # fps as typed
     raw = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
     compressed = ros_probe.collect(CompressedImage, "/wrist/image_raw/compressed", qos_profile_sensor_data)
     activate(ros_probe)
-    frames = raw.wait_for(30, timeout=20)
+    frames = raw.wait_for(20, timeout=20)
     first = frames[0]
     assert (first.width, first.height, first.encoding, first.header.frame_id) == (
         160,
@@ -47,11 +47,12 @@ def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
     # paced on a fixed schedule at the configured rate: never faster on average (a loaded
     # machine may drop some, counted, and take the next right after a late one)
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    assert 10 < rate <= 31, f"published at {rate:.1f} fps, configured 30"
+    assert 8 < rate <= 21, f"published at {rate:.1f} fps, configured 20"
     jpeg = compressed.wait_for(1)[0]
     assert jpeg.format == "rgb8; jpeg compressed bgr8"
     assert compressed_to_rgb(jpeg).shape == (120, 160, 3)
     assert camera.stop() == 0 and "Traceback" not in camera.output, camera.output[-3000:]  # Ctrl-C mid-capture
+    assert "Failed to publish log message" not in camera.output
 
 
 def test_video_file_camera_plays_the_file(ros_testbed, ros_probe, tmp_path):

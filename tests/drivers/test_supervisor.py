@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lerobot_drivers.arm import Arm
-from lerobot_drivers.errors import PortLostError
+from lerobot_drivers.errors import BusError, PortLostError
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.bus import SimulatedBus
 from lerobot_drivers.sim.cli import servos_for
@@ -123,7 +123,7 @@ def test_port_loss_fails_fast_with_the_port_named(profile, sim):
     with pytest.raises(PortLostError, match=rf"servo bus port {sim.path} was lost \(.+\): the adapter was unplugged"):
         arm.read_state()
     assert time.monotonic() - started < 0.5, "a dead port needs no retries"
-    with pytest.raises(Exception, match="UNKNOWN on .*cut power to the arm"):
+    with pytest.raises(BusError, match=r"UNKNOWN on .*cut power to the arm"):
         arm.disconnect()
     assert not arm.bus.is_connected
 

@@ -65,9 +65,12 @@ def test_calibrate_writes_a_file_the_driver_accepts(tmp_path):
                 assert entry["range_max"] - entry["range_min"] > 350, entry
                 assert entry["range_min"] < 2047 + 260 and entry["range_max"] > 2047 - 260
                 assert servo.get("Max_Position_Limit") == entry["range_max"]
+        assert all(s.get("Lock") == 1 for s in servos), "EEPROM must be locked again after calibrating"
+        sim.power(False)
+        sim.power(True)  # offsets written while Lock was set would be gone now
         profile = load_profile(profile_path)
         arm = Arm(replace(profile, bus=replace(profile.bus, latency_timer_ms=16.0)), sim.port)
-        arm.connect()  # the servos hold what the file says
+        arm.connect()  # the servos hold what the file says, after a power cycle too
         arm.disconnect()
 
 
@@ -173,3 +176,18 @@ def test_setup_refuses_more_than_one_servo():
         )
     assert result.returncode == 1
     assert "needs exactly one servo on the bus, found 6" in result.stderr
+
+
+def test_scan_with_the_wrong_protocol_names_the_right_one():
+    with SimulatedBus("dynamixel", new_arm("dynamixel", 3)) as sim:
+        result = subprocess.run(
+            [sys.executable, "-m", "lerobot_drivers.tools.motors", "scan", "--port", sim.port,
+             "--protocol", "feetech", "--baud", "1000000"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "scanning" in result.stderr and "for feetech servos at 1000000 baud" in result.stderr
+    assert "no feetech servo answered, but dynamixel servos did (ids [1, 2, 3, 4, 5, 6] at 1000000 baud)" in (
+        result.stderr
+    )
+    assert "use --protocol dynamixel" in result.stderr

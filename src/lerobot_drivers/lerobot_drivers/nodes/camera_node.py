@@ -12,7 +12,6 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
@@ -20,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSource
 from lerobot_drivers.images import fill_compressed, fill_image
+from lerobot_drivers.nodes.parameters import ParameterRules, declare_parameters, number
 from lerobot_drivers.nodes.run import RCLError, ReleasingNode, logged_transition, spin_lifecycle
 
 
@@ -38,10 +38,16 @@ class CameraNode(ReleasingNode):
             "publish_raw": (True, "publish sensor_msgs/Image"),
             "publish_compressed": (True, "publish sensor_msgs/CompressedImage (jpeg)"),
             "jpeg_quality": (90, "jpeg quality, 1-100"),
-            "autostart": (False, "configure and activate at start-up"),
+            "autostart": (False, "configure and activate at start-up; exit non-zero if that fails"),
         }
-        for name, (default, text) in params.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=text))
+        declare_parameters(self, params)
+        ParameterRules(
+            self,
+            numbers=("width", "height", "fps", "jpeg_quality"),
+            positive=("width", "height", "fps", "jpeg_quality"),
+            at_configure=set(params) - {"autostart"},
+            is_configured=lambda: self.is_configured,
+        )
         self._source: FrameSource | None = None
         self._loop: CaptureLoop | None = None
         self._thread: threading.Thread | None = None
@@ -59,7 +65,7 @@ class CameraNode(ReleasingNode):
     @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         kind = self._param("source")
-        size = (self._param("width"), self._param("height"), self._param("fps"))
+        size = (self._param("width"), self._param("height"), number(self, "fps"))
         try:
             if kind not in SOURCES:
                 raise CameraError(f"unknown camera source {kind!r}; use one of {sorted(SOURCES)}")
@@ -144,7 +150,7 @@ class CameraNode(ReleasingNode):
         now = time.monotonic()
         rate = (loop.captured - count) / (now - start)
         self._window = (now, loop.captured)
-        level = DiagnosticStatus.OK if rate >= 0.9 * self._param("fps") else DiagnosticStatus.WARN
+        level = DiagnosticStatus.OK if rate >= 0.9 * number(self, "fps") else DiagnosticStatus.WARN
         status = DiagnosticStatus(
             level=level,
             name=f"{self.get_name()}: {self._param('camera_name')}",

@@ -32,14 +32,14 @@ from lerobot_drivers.sim.bus import Faults, HandMotion, SimulatedBus, WireTiming
 from lerobot_drivers.sim.servo import SimServo
 
 
-def servos_for(profile: RobotProfile) -> list[SimServo]:
+def servos_for(profile: RobotProfile, baudrate: int | None = None) -> list[SimServo]:
     """Servos as a calibrated arm leaves them: homing offsets written, resting mid-range."""
     calibration = load_calibration(profile.calibration) if profile.calibration.exists() else {}
     servos = []
     for joint in profile.joints:
         spec = model(joint.model)
         servo = SimServo(spec, joint.id)
-        servo.set("Baud_Rate", spec.bauds[profile.bus.baudrate])
+        servo.set("Baud_Rate", spec.bauds[baudrate or profile.bus.baudrate])
         servo.set("Return_Delay_Time", 0)
         if (cal := calibration.get(joint.name)) is not None:
             servo.set("Homing_Offset", cal.homing_offset)
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", required=True, help="robot profile YAML (config/*.yaml)")
     parser.add_argument("--emulate-wire", action="store_true", help="serial line timing at the profile's baud")
+    parser.add_argument("--baudrate", type=int, help="the servos' baud rate (default: the profile's)")
     parser.add_argument("--usb-latency-ms", type=float, default=0.0)
     parser.add_argument("--corrupt-rate", type=float, default=0.0)
     parser.add_argument("--drop-rate", type=float, default=0.0)
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     profile = load_profile(args.profile)
     bus = SimulatedBus(
         profile.bus.protocol,
-        servos_for(profile),
+        servos_for(profile, args.baudrate),
         timing=WireTiming(args.emulate_wire, args.usb_latency_ms / 1000),
         faults=Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate),
         hand_motion=HandMotion() if args.hand_motion else None,

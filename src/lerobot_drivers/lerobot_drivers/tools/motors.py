@@ -19,11 +19,25 @@ from lerobot_drivers.profile import load_profile
 
 
 def scan(port: str, protocol: str, bauds: list[int] | None) -> dict[int, dict[int, int]]:
+    """Servos answering at each baud rate, saying on stderr how far it got (a Dynamixel
+    broadcast ping waits most of a second at every rate)."""
     any_model = next(name for name, spec in MODELS.items() if spec.protocol == protocol)
+    found: dict[int, dict[int, int]] = {}
     with MotorBus(port, {"probe": Motor(1, any_model)}, protocol=protocol) as bus:
-        found = bus.scan(bauds)
         bus.motors = {}  # nothing of ours to torque off
+        for baud in bauds or list(MODELS[any_model].bauds):
+            print(f"scanning {port} for {protocol} servos at {baud} baud ...", file=sys.stderr, flush=True)
+            found.update(bus.scan([baud]))
     return found
+
+
+def other_protocol_hint(port: str, protocol: str, bauds: list[int] | None) -> str:
+    """When nothing answered: whether servos of another protocol did."""
+    for other in sorted(set(MotorBus.BACKENDS) - {protocol}):
+        if found := scan(port, other, bauds):
+            where = "; ".join(f"ids {sorted(servos)} at {baud} baud" for baud, servos in found.items())
+            return f"no {protocol} servo answered, but {other} servos did ({where}): use --protocol {other}"
+    return f"no servo answered at any baud rate with either protocol on {port}: check the servos' power and cabling"
 
 
 def setup(profile_path: str, port: str | None, joints: list[str] | None, confirm: bool) -> None:
@@ -80,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                     model = MODELS_BY_NUMBER.get(number)
                     print(f"{baud:>8} baud  id {servo_id:3d}  {model.name if model else f'model {number}'}")
             if not found:
-                print("no servo answered at any baud rate: check power and cabling", file=sys.stderr)
+                print(other_protocol_hint(args.port, args.protocol, args.baud), file=sys.stderr)
                 return 1
         else:
             setup(args.profile, args.port, args.joint, not args.yes)
