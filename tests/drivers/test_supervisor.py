@@ -143,3 +143,11 @@ def test_lerobot_calibration_write_unlocks_then_locks_eeprom(profile, sim):
     arm.bus.write("Homing_Offset", "shoulder_lift", 99)  # locked: lost at power-off
     assert servo.get("Homing_Offset") == 99 and servo.persisted_value("Homing_Offset") == 77
     arm.bus.disconnect(disable_torque=False)
+
+
+def test_release_after_a_replug_reopens_the_port_to_turn_torque_off(supervisor, sim):
+    sim.unplug()
+    run_until(supervisor, lambda: supervisor.link is Link.PORT_LOST, 2, "the loss to be seen")
+    sim.plug()  # back, but the supervisor has not reopened it yet when the node is stopped
+    assert supervisor.arm.disconnect() == dict.fromkeys(supervisor.arm.names, False)
+    assert not any(s.torque_enabled for s in sim.servos)

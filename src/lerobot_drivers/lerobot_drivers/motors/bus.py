@@ -234,6 +234,9 @@ class MotorBus:
         report: dict[str, bool | None] = {}
         try:
             if disable_torque:
+                if self.lost is not None:  # the adapter may be back already: one try at the same path
+                    with suppress(BusError):
+                        self.reopen()
                 report = self.torque_off_everywhere()
         finally:
             self._close()

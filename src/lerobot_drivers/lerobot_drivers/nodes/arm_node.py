@@ -2,9 +2,10 @@
 
 configure = open the bus, check models and calibration; activate = seed goals from the
 present position, then torque on; deactivate = torque off; cleanup/shutdown = close (torque
-off where the profile says so). Publishes sensor_msgs/JointState in radians and accepts
-position commands as JointState, Float64MultiArray (ros2_control forward controller) or
-JointTrajectory.
+off where the profile says so, read back per servo). Publishes sensor_msgs/JointState in
+radians and accepts position commands as JointState, Float64MultiArray (ros2_control forward
+controller) or JointTrajectory. Silent servos, power dips and a lost port are handled by the
+rclpy-free `ArmSupervisor`; this node logs what it says and publishes its state.
 """
 
 from __future__ import annotations
