@@ -119,7 +119,10 @@ class NodeProcess:
             raise TimeoutError(f"{exc}; its output so far:\n{self.output}") from None
 
     def wait(self, timeout: float) -> int:
-        return self.popen.wait(timeout)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} still runs after {timeout:.1f} s; its output:\n{self.output}") from None
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGINT (as Ctrl-C), then SIGTERM, then SIGKILL, to the whole process group."""

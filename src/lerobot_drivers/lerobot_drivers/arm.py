@@ -23,6 +23,7 @@ from lerobot_drivers.motors.bus import MotorBus
 from lerobot_drivers.motors.tables import STATE_REGISTERS
 from lerobot_drivers.profile import RobotProfile
 
+CHECK_RETRIES = 5  # per transaction of the checks at connect and after a recovery
 # Read round-robin, one register per slot, so a health read never costs more than one extra
 # transaction in a cycle. Each is read where the model has a unit for it.
 PHYSICAL_HEALTH = ("Present_Load", "Present_Current", "Present_Voltage", "Present_Input_Voltage", "Present_Temperature")
@@ -85,9 +86,10 @@ class Arm:
         the calibration, the profile's register values are set: at connect, and again after
         the port or the power came back (the servos may have been swapped or reset meanwhile)."""
         self.bus.verify()
-        self.firmware = self.bus.verify_firmware()
-        self._check_calibration(write_calibration)
-        self._apply_servo_setup()
+        with self.bus.patience(CHECK_RETRIES):
+            self.firmware = self.bus.verify_firmware()
+            self._check_calibration(write_calibration)
+            self._apply_servo_setup()
 
     def reconnect(self) -> None:
         """Open the same port again after it was lost, and re-check everything; torque stays
@@ -125,11 +127,14 @@ class Arm:
     def _apply_servo_setup(self) -> None:
         """The profile's register values (LeRobot's on-connect settings), written only where
         they differ, so EEPROM is not rewritten at every start."""
-        changes = []
+        wanted: dict[str, dict[str, int]] = {}  # register -> joint -> value
         for name, registers in self.profile.setup_values().items():
             for register, value in registers.items():
-                if self.bus.read(register, name) != value:
-                    changes.append((name, register, value))
+                wanted.setdefault(register, {})[name] = value
+        changes = []
+        for register, values in wanted.items():  # one transaction per register
+            present = self.bus.sync_read(register, list(values))
+            changes += [(name, register, value) for name, value in values.items() if present[name] != value]
         if not changes:
             return
         with self.bus.eeprom_writes(sorted({name for name, _, _ in changes})):
@@ -138,13 +143,14 @@ class Arm:
 
     def activate(self) -> ArmState:
         """Seed the goals with where the joints are, then torque on: nothing jumps."""
-        state = self.read_state()
-        self.goal = dict(state.positions)
-        self.target = dict(state.positions)
-        self._write_goal()
-        if not self.profile.leader:
-            self.bus.set_torque(True)
-            self.torque_on = True
+        with self.bus.patience(CHECK_RETRIES):
+            state = self.read_state()
+            self.goal = dict(state.positions)
+            self.target = dict(state.positions)
+            self._write_goal()
+            if not self.profile.leader:
+                self.bus.set_torque(True)
+                self.torque_on = True
         return state
 
     def deactivate(self) -> None:

@@ -405,6 +405,16 @@ class MotorBus:
             )
 
     @contextmanager
+    def patience(self, retries: int) -> Iterator[None]:
+        """More retries for the block: set-up and checks that stop the arm when one read is
+        lost, on a line that may be noisy or a host that may be loaded."""
+        saved, self.retries = self.retries, max(self.retries, retries)
+        try:
+            yield
+        finally:
+            self.retries = saved
+
+    @contextmanager
     def eeprom_writes(self, motors: Iterable[str] | None = None) -> Iterator[None]:
         """Torque off and, where the protocol has a lock (Feetech's Lock register), unlocked
         for the block, then locked again: EEPROM written while locked is lost at power-off."""

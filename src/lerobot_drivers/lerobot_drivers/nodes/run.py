@@ -53,8 +53,7 @@ class StopSignals:
     """
 
     def __init__(self) -> None:
-        self.requested = threading.Event()
-        self.extra = 0
+        self.received = 0  # a plain counter: a handler interrupted by the next signal must take no lock
         self._guard: GuardCondition | None = None
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
@@ -64,9 +63,11 @@ class StopSignals:
         threading.Thread(target=self._relay, name="stop-signals", daemon=True).start()
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        if self.requested.is_set():
-            self.extra += 1
-        self.requested.set()
+        self.received += 1
+
+    @property
+    def requested(self) -> bool:
+        return self.received > 0
 
     def _relay(self) -> None:
         while os.read(self._read_fd, 64):
@@ -76,6 +77,12 @@ class StopSignals:
 
     def wake(self, guard: GuardCondition) -> None:
         self._guard = guard
+
+    def ignore_from_now(self) -> None:
+        """Once released, the process only exits: a late signal must not kill it half-way
+        (Python resets its own handlers to the default, deadly, one while finalizing)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> int:
@@ -94,17 +101,18 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
     try:
         if node.get_parameter("autostart").value and not _autostart(node):
             code = 1
-        while code == 0 and not stop.requested.is_set() and rclpy.ok():
+        while code == 0 and not stop.requested and rclpy.ok():
             executor.spin_once()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.release()
-        if stop.extra:
-            node.get_logger().info(f"{stop.extra} further stop signal(s) waited for the release")
+        if stop.received > 1:
+            node.get_logger().info(f"{stop.received - 1} further stop signal(s) waited for the release")
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.ignore_from_now()
     return code
 
 
