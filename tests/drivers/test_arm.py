@@ -168,3 +168,17 @@ def test_one_servo_that_raises_does_not_spare_the_others(arm, sim, monkeypatch):
     with pytest.raises(BusError, match=r"torque off \(read back\) on .*'gripper'.*torque still ON on \['elbow_flex'\]"):
         arm.disconnect()
     assert [s.servo_id for s in sim.servos if s.torque_enabled] == [3]
+
+
+def test_health_is_read_in_si_units(arm, profile):
+    """The simulated supply (12 V for STS3215 and XL430, 5 V for XL330, 30 degC) comes back in
+    volts and degrees through each model's unit, one health register per slot."""
+    arm.activate()
+    for _ in range(2 * profile.control.health_every_n_cycles):
+        arm.cycle()
+    voltage = arm.health.get("Present_Voltage") or arm.health["Present_Input_Voltage"]
+    expected = {j.name: 5.0 if j.model.startswith("xl330") else 12.0 for j in profile.joints}
+    assert voltage == pytest.approx(expected)
+    assert arm.health["Present_Temperature"] == pytest.approx(dict.fromkeys(arm.names, 30.0))
+    assert arm.health["Torque_Enable"] == dict.fromkeys(arm.names, 1)
+    assert arm.alarms() == {}

@@ -80,6 +80,11 @@ class Arm:
             self.bus.disconnect(disable_torque=False)
             raise
         self.limits = {n: radian_limits(self.calibration[n]) for n in self.names}
+        motors = self.bus.motors
+        self._rad_s_per_count = {
+            n: motors[n].spec.to_si("Present_Velocity", 1) * (-1 if self.calibration[n].drive_mode else 1)
+            for n in self.names
+        }
 
     def recheck(self, write_calibration: bool = False) -> None:
         """Every servo answers as the profile's model, one firmware per model, the servos hold
@@ -190,15 +195,10 @@ class Arm:
     def read_state(self) -> ArmState:
         raw = self.bus.sync_read_span(STATE_REGISTERS)
         raw_positions, raw_velocities = raw["Present_Position"], raw["Present_Velocity"]
-        motors = self.bus.motors
         return ArmState(
             stamp=time.time(),
             positions={n: to_radians(raw_positions[n], self.calibration[n]) for n in self.names},
-            velocities={
-                n: motors[n].spec.to_si("Present_Velocity", raw_velocities[n])
-                * (-1 if self.calibration[n].drive_mode else 1)
-                for n in self.names
-            },
+            velocities={n: raw_velocities[n] * self._rad_s_per_count[n] for n in self.names},
         )
 
     def _write_goal(self) -> None:

@@ -167,7 +167,6 @@ XL330_DEFAULTS = {
     "Firmware_Version": 48, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,
     "Max_Position_Limit": 4095, "Temperature_Limit": 70, "Max_Voltage_Limit": 70, "Min_Voltage_Limit": 35,
     "Current_Limit": 1750, "Status_Return_Level": 2, "Position_P_Gain": 400, "Position_D_Gain": 0,
-    "Present_Input_Voltage": 50, "Present_Temperature": 30,
 }  # fmt: skip
 
 # STS3215: speed in steps/s (4096 a turn), acceleration in 100 steps/s^2, load in 0.1 % of
@@ -202,7 +201,7 @@ MODELS: dict[str, ModelSpec] = {
                   "Return_Delay_Time": 0, "Response_Status_Level": 1, "Max_Position_Limit": 4095,
                   "Max_Temperature_Limit": 70, "Max_Voltage_Limit": 140, "Min_Voltage_Limit": 40,
                   "Max_Torque_Limit": 1000, "P_Coefficient": 32, "I_Coefficient": 0, "D_Coefficient": 32,
-                  "Torque_Limit": 1000, "Lock": 1, "Present_Voltage": 120, "Present_Temperature": 30,
+                  "Torque_Limit": 1000, "Lock": 1,
                   "Maximum_Acceleration": 254},
     ),
     "xl330-m288": ModelSpec("xl330-m288", 1200, "dynamixel", X_REGISTERS, DYNAMIXEL_BAUDS, XL330_UNITS,
@@ -214,7 +213,7 @@ MODELS: dict[str, ModelSpec] = {
         defaults={"Firmware_Version": 46, "Baud_Rate": 1, "Return_Delay_Time": 250, "Operating_Mode": 3,
                   "Max_Position_Limit": 4095, "Temperature_Limit": 72, "Max_Voltage_Limit": 140,
                   "Min_Voltage_Limit": 60, "Status_Return_Level": 2, "Position_P_Gain": 640,
-                  "Position_D_Gain": 4000, "Present_Input_Voltage": 120, "Present_Temperature": 30},
+                  "Position_D_Gain": 4000},
     ),
 }  # fmt: skip
 

@@ -26,6 +26,14 @@ DXL_HW_OVERLOAD = 0x20
 # Feetech status error bits.
 FT_OVERLOAD = 32
 
+# The simulated servos' physics in SI units: supply voltage (V) and the current drawn at
+# full load (A, for the models that report current). The registers get them through the
+# control table's units, as the driver reads them back.
+SUPPLY_V = {"sts3215": 12.0, "xl330-m288": 5.0, "xl330-m077": 5.0, "xl430-w250": 12.0}
+FULL_LOAD_A = {"sts3215": 2.7, "xl330-m288": 1.47, "xl330-m077": 1.47}
+FULL_LOAD_STEPS = 200.0  # a goal this far from the shaft asks for the maximum torque
+AMBIENT_C = 30.0
+
 READ_ONLY_PREFIXES = ("Present_", "Model_Number", "Firmware", "Moving", "Status", "Hardware_Error_Status")
 
 
@@ -193,12 +201,29 @@ class SimServo:
         vmax = (1 << 15) - 1
         velocity = self.spec.from_si("Present_Velocity", self.velocity * 2 * math.pi / self.spec.resolution)
         self.set("Present_Velocity", max(-vmax, min(vmax, velocity)))
+        self._publish_physics()
         moving = abs(self.velocity) > 1e-3 or (self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5)
         self.set("Moving", int(moving))
         if self.spec.protocol == "dynamixel":
             self.set("Hardware_Error_Status", self.hardware_error)
         else:
             self.set("Status", FT_OVERLOAD if self.hardware_error else 0)
+
+    def _publish_physics(self) -> None:
+        units = self.spec.units
+        holding = self.torque_enabled and not self.hardware_error
+        load = max(-1.0, min(1.0, (self._target_actual() - self.actual) / FULL_LOAD_STEPS)) if holding else 0.0
+        for register in ("Present_Voltage", "Present_Input_Voltage"):
+            if register in units:
+                self.set(register, self.spec.from_si(register, SUPPLY_V[self.spec.name]))
+        self.set("Present_Temperature", self.spec.from_si("Present_Temperature", AMBIENT_C))
+        for register in ("Present_Load", "Present_Current"):
+            if register not in units:
+                continue
+            physical = load if units[register].si == "1" else abs(load) * FULL_LOAD_A[self.spec.name]
+            if self.spec.registers[register].sign_bit is None and not self.spec.registers[register].signed:
+                physical = abs(physical)
+            self.set(register, self.spec.from_si(register, physical))
 
     # --- faults and the outside world ----------------------------------------------------------
     def move_by_hand(self, present_position: float) -> None:
