@@ -202,3 +202,40 @@ def test_mapped_topic_without_messages_is_named(tmp_path, spec):
     bag = write_bag(tmp_path / "bag", arm, [(0, 1, "a")])
     with pytest.raises(MappingError, match=r"aligns to 0 frame|has no messages on"):
         convert([bag], spec, tmp_path / "ds")
+
+
+BUSLESS_PROFILE = """robot_type: seven_dof_arm
+fps: 30
+joints: [{name: j1, limits: [-3, 3]}, {name: j2}, {name: j3}, {name: j4}, {name: j5}, {name: j6}, {name: j7}]
+topics: {joint_states: /follower/joint_states, joint_commands: /follower/joint_commands}
+cameras:
+  - {name: front, topic: /front/image_raw/compressed}
+  - {name: wrist, topic: /wrist/image_raw}
+dataset: {task_topic: /task, episode_events_topic: /episode_events}
+"""
+
+
+def test_a_robot_the_suite_does_not_drive_converts_from_a_busless_profile(tmp_path):
+    from lerobot_drivers.profile import load_profile
+    from lerobot_recorder.spec import DatasetSpec
+
+    (tmp_path / "arm.yaml").write_text(BUSLESS_PROFILE)
+    spec = DatasetSpec.from_profile(load_profile(tmp_path / "arm.yaml"))
+    arm = SyntheticArm(joints=tuple(f"j{i}" for i in range(1, 8)))
+    bag = write_bag(tmp_path / "bag", arm, [(0, 1, "wave")])
+    convert([bag], spec, tmp_path / "ds")
+    reader = DatasetReader(tmp_path / "ds")
+    assert reader.info["robot_type"] == "seven_dof_arm"
+    assert reader.info["features"]["observation.state"]["names"] == [f"j{i}" for i in range(1, 8)]
+    assert validate(tmp_path / "ds") == []
+
+
+def test_a_typo_in_the_alignment_section_is_named(tmp_path, profile):
+    from lerobot_recorder.spec import DatasetSpec
+
+    dataset = {**profile.dataset, "align": {"image": {"policy": "nearest"}}}
+    with pytest.raises(MappingError, match=r"align.image names no stream; align: \['action', 'images', 'state'\]"):
+        DatasetSpec.from_profile(replace(profile, dataset=dataset))
+    dataset = {**profile.dataset, "align": {"images": {"policy": "nearest", "tolerence_s": 0.1}}}
+    with pytest.raises(MappingError, match=r"align.images takes \['max_age_s', 'policy', 'tolerance_s'\]"):
+        DatasetSpec.from_profile(replace(profile, dataset=dataset))

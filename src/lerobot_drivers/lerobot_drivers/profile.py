@@ -2,7 +2,12 @@
 
 It names the joints (order = the order of `observation.state` and `action`), their servos,
 the calibration file, the topics and the control limits. Loaded with yaml.safe_load and
-validated here, so a typo fails at start-up with the file and field named.
+validated here, so a typo fails at start-up with the file and field named: an unknown key
+anywhere is an error that lists the allowed ones.
+
+A profile without a `bus` section describes a robot driven by other software (any arm with
+`/joint_states`, ros2_control): its joints are names, with optional `limits: [low, high]` in
+rad, and it serves recording, converting and deploying.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from lerobot_drivers.motors.tables import MODELS
 @dataclass(frozen=True)
 class Joint:
     name: str
-    id: int
-    model: str
+    id: int  # 0 on a profile without a bus
+    model: str  # "" on a profile without a bus
     norm_mode: NormMode = NormMode.RANGE_M100_100
     full_turn: bool = False  # turns freely: calibration gives it the whole 0..4095 range
+    limits: tuple[float, float] | None = None  # rad, for robots without a calibration file
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,24 @@ def _section(raw: dict[str, Any], key: str, cls: type, where: str) -> Any:
         raise ProfileError(f"{where}: `{key}`: {exc}") from None
 
 
+TOP_LEVEL = {
+    "robot_type": "the LeRobot robot type (so101_follower, koch_follower, ...)",
+    "id": "the robot's id: names its calibration file",
+    "fps": "frames per second of recording and control",
+    "calibration": "the calibration file (LeRobot's JSON)",
+    "leader": "true for a leader arm (torque stays off)",
+    "bus": "the servo bus; absent for a robot driven by other software",
+    "joints": "the joints, in observation.state / action order",
+    "servo_setup": "register values written at configure",
+    "control": "rate_hz, max_step_rad, command_timeout_s, ...",
+    "topics": "joint_states and joint_commands",
+    "cameras": "name, topic, latency_s, width, height",
+    "dataset": "how the recorder maps topics to dataset features",
+}
+JOINT_FIELDS = {"name", "id", "model", "norm_mode", "full_turn", "limits"}
+BUSLESS_JOINT_FIELDS = {"name", "norm_mode", "limits"}
+
+
 def load_profile(path: str | Path) -> RobotProfile:
     path = Path(path).expanduser().resolve()
     try:
@@ -118,15 +142,24 @@ def load_profile(path: str | Path) -> RobotProfile:
         raise ProfileError(f"cannot read robot profile {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"{path}: a profile is a mapping, got {type(raw).__name__}")
+    if unknown := set(raw) - set(TOP_LEVEL):
+        raise ProfileError(
+            f"{path}: unknown field(s) {sorted(unknown)}; a profile has: "
+            + "; ".join(f"{key} ({what})" for key, what in TOP_LEVEL.items())
+        )
     for key in ("robot_type", "joints"):
         if key not in raw:
             raise ProfileError(f"{path}: missing required field `{key}`")
+    if not isinstance(raw["joints"], list) or not raw["joints"]:
+        raise ProfileError(f"{path}: `joints` must be a non-empty list of joints")
     bus = _section(raw, "bus", BusConfig, str(path)) if "bus" in raw else None
     joints = tuple(_joint(entry, path, bus.protocol if bus else None) for entry in raw["joints"])
     names = [j.name for j in joints]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"{path}: joint names must be unique, got {names}")
     ids = [j.id for j in joints]
-    if len(set(names)) != len(names) or len(set(ids)) != len(ids):
-        raise ProfileError(f"{path}: joint names and ids must be unique, got names {names} and ids {ids}")
+    if bus is not None and len(set(ids)) != len(ids):
+        raise ProfileError(f"{path}: servo ids must be unique, got {dict(zip(names, ids, strict=True))}")
     robot_id = str(raw.get("id", path.stem))
     calibration = raw.get("calibration")
     if calibration is None:
@@ -139,6 +172,8 @@ def load_profile(path: str | Path) -> RobotProfile:
     control = _section(raw, "control", ControlConfig, str(path))
     if control.rate_hz <= 0 or control.max_step_rad <= 0 or control.command_timeout_s <= 0:
         raise ProfileError(f"{path}: control rate_hz, max_step_rad and command_timeout_s must be > 0: {control}")
+    if raw.get("servo_setup") and bus is None:
+        raise ProfileError(f"{path}: `servo_setup` needs a `bus`: this profile describes no servos")
     servo_setup = _servo_setup(raw.get("servo_setup") or {}, joints, path) if bus else {}
     cameras = tuple(_camera(entry, path) for entry in raw.get("cameras") or ())
     if len({c.name for c in cameras}) != len(cameras):
@@ -197,23 +232,46 @@ def _servo_setup(raw: Any, joints: tuple[Joint, ...], path: Path) -> dict[str, d
 
 
 def _joint(entry: Any, path: Path, protocol: str | None) -> Joint:
-    if protocol is None:  # no bus: joints are names (and optionally a norm_mode) only
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise ProfileError(f"{path}: each joint needs a name, got {entry!r}")
-        entry = {"id": 0, "model": "", **entry}
-        return Joint(str(entry["name"]), 0, "", NormMode(entry.get("norm_mode", NormMode.RANGE_M100_100.value)))
-    if not isinstance(entry, dict) or not {"name", "id", "model"} <= set(entry):
-        raise ProfileError(f"{path}: each joint needs name, id and model, got {entry!r}")
-    if entry["model"] not in MODELS:
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise ProfileError(f"{path}: each joint is a mapping with a name, got {entry!r}")
+    allowed = JOINT_FIELDS if protocol is not None else BUSLESS_JOINT_FIELDS
+    if unknown := set(entry) - allowed:
+        hint = "" if protocol is not None else " (a profile without `bus` has no servos: no id or model)"
         raise ProfileError(
-            f"{path}: joint {entry['name']!r} has unknown model {entry['model']!r}; known: {sorted(MODELS)}"
+            f"{path}: joint {entry['name']!r} has unknown field(s) {sorted(unknown)}{hint}; allowed: {sorted(allowed)}"
         )
-    if MODELS[entry["model"]].protocol != protocol:
-        raise ProfileError(f"{path}: joint {entry['name']!r} is a {entry['model']}, not a {protocol} servo")
     try:
         mode = NormMode(entry.get("norm_mode", NormMode.RANGE_M100_100.value))
     except ValueError:
         raise ProfileError(
             f"{path}: joint {entry['name']!r} norm_mode must be one of {[m.value for m in NormMode]}"
         ) from None
-    return Joint(str(entry["name"]), int(entry["id"]), str(entry["model"]), mode, bool(entry.get("full_turn", False)))
+    limits = _limits(entry, path)
+    if protocol is None:
+        return Joint(str(entry["name"]), 0, "", mode, limits=limits)
+    if not {"id", "model"} <= set(entry):
+        raise ProfileError(f"{path}: each joint on a bus needs name, id and model, got {entry!r}")
+    if entry["model"] not in MODELS:
+        raise ProfileError(
+            f"{path}: joint {entry['name']!r} has unknown model {entry['model']!r}; known: {sorted(MODELS)}"
+        )
+    if MODELS[entry["model"]].protocol != protocol:
+        raise ProfileError(f"{path}: joint {entry['name']!r} is a {entry['model']}, not a {protocol} servo")
+    return Joint(
+        str(entry["name"]), int(entry["id"]), str(entry["model"]), mode, bool(entry.get("full_turn", False)), limits
+    )
+
+
+def _limits(entry: dict[str, Any], path: Path) -> tuple[float, float] | None:
+    if "limits" not in entry:
+        return None
+    value = entry["limits"]
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ProfileError(
+            f"{path}: joint {entry['name']!r} limits must be [low, high] in rad, got {value!r}"
+        ) from None
+    if not low < high:
+        raise ProfileError(f"{path}: joint {entry['name']!r} limits must have low < high, got {value!r}")
+    return low, high

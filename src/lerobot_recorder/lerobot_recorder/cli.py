@@ -6,6 +6,7 @@ lerobot_bag_to_dataset --profile config/so101_follower.yaml --out datasets/pick 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,34 +21,85 @@ from lerobot_recorder.spec import DatasetSpec
 from lerobot_recorder.video import CODECS
 
 
-class BarProgress(Progress):
+class CountingProgress(Progress):
+    """Counts the frames encoded, for the progress shown and for what Ctrl-C reports."""
+
+    def __init__(self) -> None:
+        self.encoded = 0  # frames of the current episode
+        self.planned = 0
+        self.at_signal: int | None = None
+
+    def episode_started(self, bag: Path, frames: int) -> None:
+        self.encoded, self.planned = 0, frames
+
+    def frames_done(self, count: int) -> None:
+        self.encoded += count
+
+    def episode_line(self, report: dict[str, Any]) -> str:
+        worst = max(report["streams"].items(), key=lambda item: item[1]["worst_staleness_s"])
+        return (
+            f"episode {report['episode_index']} converted: {report['frames']} frames, {report['dropped_frames']} "
+            f"dropped, worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}), "
+            f"task {report['task']!r} (written once every bag is converted)"
+        )
+
+    def close(self) -> None:
+        """Nothing to tidy up: lines are complete when printed."""
+
+
+class BarProgress(CountingProgress):
+    """Progress bars, for a terminal."""
+
     def __init__(self, bags: int) -> None:
+        super().__init__()
         self.bags = tqdm(total=bags, desc="bags", unit="bag", position=0)
         self.frames: tqdm | None = None
         self._last_bag: Path | None = None
 
     def episode_started(self, bag: Path, frames: int) -> None:
+        super().episode_started(bag, frames)
         if self._last_bag is not None and bag != self._last_bag:
             self.bags.update(1)
         self._last_bag = bag
         self.frames = tqdm(total=frames, desc=f"episode from {bag.name}", unit="frame", position=1, leave=False)
 
     def frames_done(self, count: int) -> None:
+        super().frames_done(count)
         if self.frames is not None:
             self.frames.update(count)
 
     def episode_done(self, report: dict[str, Any]) -> None:
         if self.frames is not None:
             self.frames.close()
-        worst = max(report["streams"].items(), key=lambda item: item[1]["worst_staleness_s"])
-        tqdm.write(
-            f"episode {report['episode_index']}: {report['frames']} frames, {report['dropped_frames']} dropped, "
-            f"worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}), task {report['task']!r}"
-        )
+        tqdm.write(self.episode_line(report))
 
     def close(self) -> None:
         self.bags.update(self.bags.total - self.bags.n)
         self.bags.close()
+
+
+class LineProgress(CountingProgress):
+    """Whole lines, for a log file or a pipe: no carriage returns, no escape codes."""
+
+    def episode_started(self, bag: Path, frames: int) -> None:
+        super().episode_started(bag, frames)
+        print(f"converting an episode from {bag} (about {frames} frames)", flush=True)
+
+    def episode_done(self, report: dict[str, Any]) -> None:
+        print(self.episode_line(report), flush=True)
+
+
+def interrupt_on_signal(progress: CountingProgress) -> None:
+    """Ctrl-C or SIGTERM stop the conversion; how far the encoders were is kept, so that the
+    message can say whether they stopped at once."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        if progress.at_signal is None:
+            progress.at_signal = progress.encoded
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap-s", type=float, default=1.0, help="with --segment gap: a pause longer than this splits")
     parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
     args = parser.parse_args(argv)
+    progress = BarProgress(len(args.bags)) if sys.stdout.isatty() else LineProgress()
+    interrupt_on_signal(progress)
     try:
         spec = DatasetSpec.from_profile(load_profile(args.profile))
-        progress = BarProgress(len(args.bags))
         try:
             reports = convert(args.bags, spec, args.out, task=args.task, segmentation=args.segment,
                               gap_s=args.gap_s, codec=args.codec, progress=progress)  # fmt: skip
@@ -76,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conversion failed, nothing was written: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"interrupted: nothing was written to {args.out}", file=sys.stderr)
+        print(
+            f"interrupted: nothing was written to {args.out} (the encoders had {progress.at_signal} frames of the "
+            f"episode when the signal came and stopped at {progress.encoded}, of about {progress.planned})",
+            file=sys.stderr,
+        )
         return 130
     frames = sum(r["frames"] for r in reports)
     print(

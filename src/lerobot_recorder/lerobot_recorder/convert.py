@@ -176,14 +176,10 @@ def _write(writer: DatasetWriter, job: EpisodeJob, progress: Progress) -> dict[s
     return report
 
 
-def _counted(frames: Iterator[np.ndarray], progress: Progress, every: int = 10) -> Iterator[np.ndarray]:
-    count = 0
+def _counted(frames: Iterator[np.ndarray], progress: Progress) -> Iterator[np.ndarray]:
     for frame in frames:
         yield frame
-        count += 1
-        if count % every == 0:
-            progress.frames_done(every)
-    progress.frames_done(count % every)
+        progress.frames_done(1)
 
 
 __all__ = ["BagError", "MappingError", "convert", "read_bag"]

@@ -19,6 +19,7 @@ KNOWN = {
     "extra",
     "fps",
 }
+ALIGN_FIELDS = {"policy", "max_age_s", "tolerance_s"}
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,22 @@ class DatasetSpec:
             "action": AlignPolicy("hold", 0.25),
             "images": AlignPolicy("nearest"),
         }
-        for key, value in (raw.get("align") or {}).items():
-            try:
-                policies[key] = AlignPolicy(**value)
-            except TypeError as exc:
-                raise MappingError(f"{where}: align.{key}: {exc}") from None
         extra = []
         for entry in raw.get("extra") or ():
             if not isinstance(entry, dict) or not {"feature", "topic"} <= set(entry):
                 raise MappingError(f"{where}: each extra needs feature and topic, got {entry!r}")
+            if unknown := set(entry) - {"feature", "topic", "names"}:
+                raise MappingError(f"{where}: extra {entry['feature']!r} has unknown field(s) {sorted(unknown)}")
             extra.append(ExtraFeature(str(entry["feature"]), str(entry["topic"]), tuple(entry.get("names", ()))))
-            policies.setdefault(entry["feature"], policies["state"])
+        streams = {*policies, *(e.feature for e in extra)}
+        for key, value in (raw.get("align") or {}).items():
+            if key not in streams:
+                raise MappingError(f"{where}: align.{key} names no stream; align: {sorted(streams)}")
+            if not isinstance(value, dict) or (unknown := set(value) - ALIGN_FIELDS):
+                raise MappingError(f"{where}: align.{key} takes {sorted(ALIGN_FIELDS)}, got {value!r}")
+            policies[key] = AlignPolicy(**value)
+        for feature in extra:
+            policies.setdefault(feature.feature, policies["state"])
         action_topic = raw.get("action_topic", profile.topics.joint_commands)
         return cls(
             robot_type=profile.robot_type,
