@@ -239,3 +239,34 @@ def test_a_typo_in_the_alignment_section_is_named(tmp_path, profile):
     dataset = {**profile.dataset, "align": {"images": {"policy": "nearest", "tolerence_s": 0.1}}}
     with pytest.raises(MappingError, match=r"align.images takes \['max_age_s', 'policy', 'tolerance_s'\]"):
         DatasetSpec.from_profile(replace(profile, dataset=dataset))
+
+
+@pytest.mark.parametrize("segmentation", ["bag", "gap"])
+def test_episodes_span_the_stamps_they_are_aligned_by(tmp_path, spec, segmentation):
+    """State header stamps 30 ms older than their receive time: the episode still starts with
+    the first state message, not with the first one whose stamp is after its receive time."""
+    arm = SyntheticArm(state_lag_s=0.03)
+    bag = write_bag(tmp_path / "bag", arm, [(0, 2, "a")], events=False)
+    (report,) = convert([bag], spec, tmp_path / "ds", segmentation=segmentation)
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([bag]) as reader:
+        stamps = [
+            reader.deserialize(raw, c.msgtype).header.stamp
+            for c, _, raw in reader.messages([c for c in reader.connections if c.topic == spec.state_topic])
+        ]
+    first = min(s.sec * 10**9 + s.nanosec for s in stamps)
+    assert round(report["start_s"] * 1e9) == first
+
+
+def test_without_events_pauses_and_task_changes_make_the_episodes(tmp_path, spec):
+    """Two tasks, one after the other, then a 3 s pause and a third: three episodes by default,
+    each under its own task, and the rule named; one episode only when asked for."""
+    bag = write_bag(
+        tmp_path / "bag", SyntheticArm(), [(0, 1, "pick"), (1.02, 2, "place"), (5, 6, "push")], events=False
+    )
+    reports = convert([bag], spec, tmp_path / "ds")
+    assert [r["task"] for r in reports] == ["pick", "place", "push"]
+    assert {r["episodes_from"] for r in reports} == {"pauses longer than 1 s and task changes"}
+    merged = convert([bag], spec, tmp_path / "one", segmentation="bag")
+    assert len(merged) == 1 and merged[0]["episodes_from"] == "the whole bag as one episode"

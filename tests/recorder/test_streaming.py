@@ -15,13 +15,14 @@ from lerobot_recorder.stats import ImageStats, sample_count
 from lerobot_recorder.streaming import StreamingNotPossible
 from lerobot_recorder.synthetic import SyntheticArm, split_bag, write_bag
 
-TWO_EPISODES = [(0, 2.0, "pick the cube"), (2.5, 4.0, "place it")]
+TWO_EPISODES = [(0, 2.0, "pick the cube"), (2.02, 4.0, "place it")]  # the task changes between them
 CASES = {
     "events, jitter, drops, zero stamps": (SyntheticArm(drop_every=9, zero_stamp_every=11, jitter_s=0.003), {}, {}),
     "gaps": (SyntheticArm(), {"events": False}, {"segmentation": "gap", "gap_s": 0.3, "task": "stack"}),
     "whole bag": (SyntheticArm(), {"events": False}, {"segmentation": "bag", "task": "stack"}),
     "frames late within the window": (SyntheticArm(late_every=7, late_s=0.2), {}, {}),
     "sqlite3, split": (SyntheticArm(jitter_s=0.004), {"storage": "sqlite3"}, {}),
+    "no events: task changes and lagging state stamps": (SyntheticArm(state_lag_s=0.03), {"events": False}, {}),
 }
 
 

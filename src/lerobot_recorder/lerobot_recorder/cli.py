@@ -40,7 +40,7 @@ class CountingProgress(Progress):
         return (
             f"episode {report['episode_index']} converted: {report['frames']} frames, {report['dropped_frames']} "
             f"dropped, worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}), "
-            f"task {report['task']!r} (written once every bag is converted)"
+            f"task {report['task']!r}, from {report['episodes_from']} (written once every bag is converted)"
         )
 
     def close(self) -> None:
@@ -103,7 +103,10 @@ def interrupt_on_signal(progress: CountingProgress) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert ROS 2 bags (mcap, sqlite3) into a LeRobotDataset v3.")
+    parser = argparse.ArgumentParser(
+        description="Convert ROS 2 bags (mcap, sqlite3) into a LeRobotDataset v3.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "bags", nargs="+", type=Path, help="bag folders (or a file inside one); one episode each by default"
     )
@@ -111,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="dataset folder: created, or appended to")
     parser.add_argument("--task", help="the language instruction, when the bags carry none")
     parser.add_argument(
-        "--segment", choices=["bag", "events", "gap"], help="default: events if the bag has them, else bag"
+        "--segment",
+        choices=["events", "gap", "bag"],
+        help="episodes from the bag's episode events (used when it has them), from pauses and task changes "
+        "(used otherwise), or the whole bag as one episode (only when asked for)",
     )
-    parser.add_argument("--gap-s", type=float, default=1.0, help="with --segment gap: a pause longer than this splits")
+    parser.add_argument("--gap-s", type=float, default=1.0, help="a pause of the joint states longer than this splits")
     parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
     args = parser.parse_args(argv)
     progress = BarProgress(len(args.bags)) if sys.stdout.isatty() else LineProgress()

@@ -22,7 +22,7 @@ from lerobot_recorder import v3_format as fmt
 from lerobot_recorder.align import Alignment
 from lerobot_recorder.camera_feed import camera_streams
 from lerobot_recorder.content import BagContent, read_bag
-from lerobot_recorder.episodes import Segmentation, Span
+from lerobot_recorder.episodes import Segmentation, Span, default_segmentation, describe
 from lerobot_recorder.errors import BagError, MappingError, RecorderError
 from lerobot_recorder.planning import (
     align_span,
@@ -79,7 +79,7 @@ def streamed_jobs(bag: Path, *, spec: DatasetSpec, **options: Any) -> Iterator[E
         assert read.content is not None and live.feeds is not None
 
         def report(live: LiveEpisode = live) -> dict[str, Any]:
-            return quality_report(bag, live.span, live.result, spec.fps)
+            return quality_report(bag, live.span, live.result, spec.fps, describe(read.mode, read.gap_s))
 
         episode = Episode(live.feeds.streams(), live.finish, live.feeds.cancel)
         yield EpisodeJob(read.content, episode, live.frames_hint, report)
@@ -89,14 +89,15 @@ def two_pass_jobs(
     bag: Path, *, spec: DatasetSpec, segmentation: Segmentation | None, gap_s: float, task: str | None
 ) -> Iterator[EpisodeJob]:
     content = read_bag(bag, spec)
-    for span in spans_of(content, spec, segmentation or ("events" if content.events else "bag"), gap_s):
+    segmentation = segmentation or default_segmentation(bool(content.events))
+    for span in spans_of(content, spec, segmentation, gap_s):
         result = align_span(content, spec, span)
         picks = frame_picks(content, result)
         known = (task_for(span, content, task), episode_columns(content, result))
         videos, cancel = camera_streams(content.bag, content.cameras, {key: picks[key] for key in content.cameras})
 
         def report(span: Span = span, result: Alignment = result) -> dict[str, Any]:
-            return quality_report(bag, span, result, spec.fps)
+            return quality_report(bag, span, result, spec.fps, describe(segmentation, gap_s))
 
         episode = Episode(videos, lambda known=known: known, cancel)
         yield EpisodeJob(content, episode, len(picks["observation.state"]), report)

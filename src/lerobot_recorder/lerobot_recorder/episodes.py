@@ -1,7 +1,9 @@
-"""Cutting a bag's time line into episodes: the whole bag, episode events, or time gaps."""
+"""Cutting a bag's time line into episodes: episode events, or pauses and task changes, or
+(on request) the whole bag as one."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,11 +46,34 @@ def from_events(events: list[tuple[int, int, str]], bag: str) -> list[Span]:
     return spans
 
 
-def from_gaps(stamps: np.ndarray, gap_s: float) -> list[Span]:
-    """Split where the reference stream (state) pauses longer than gap_s."""
-    if len(stamps) == 0:
+def default_segmentation(has_events: bool) -> Segmentation:
+    """What the bag holds decides: its episode events, else its pauses and task changes."""
+    return "events" if has_events else "gap"
+
+
+def describe(segmentation: Segmentation, gap_s: float) -> str:
+    return {
+        "events": "episode events",
+        "gap": f"pauses longer than {gap_s:g} s and task changes",
+        "bag": "the whole bag as one episode",
+    }[segmentation]
+
+
+def task_changes(tasks: list[tuple[int, str]]) -> np.ndarray:
+    """Receive times (ns) of task messages whose text differs from the one before."""
+    changes = [stamp for (_, before), (stamp, text) in itertools.pairwise(tasks) if text != before]
+    return np.asarray(changes, dtype=np.int64)
+
+
+def from_gaps(receive_ns: np.ndarray, stamps: np.ndarray, gap_s: float, changes_ns: np.ndarray) -> list[Span]:
+    """Split where the reference stream (state) pauses longer than gap_s, or where the task
+    changes, by receive time; each part spans the stamps its messages are aligned by (header
+    stamps may run ahead or behind). A part of one message is no episode."""
+    if len(receive_ns) == 0:
         return []
-    cuts = np.flatnonzero(np.diff(stamps) > gap_s * 1e9)
-    starts = np.concatenate([[0], cuts + 1])
-    ends = np.concatenate([cuts, [len(stamps) - 1]])
-    return [Span(int(stamps[s]), int(stamps[e]) + 1) for s, e in zip(starts, ends, strict=True) if e > s]
+    order = np.argsort(receive_ns, kind="stable")
+    received = receive_ns[order]
+    cuts = set(np.flatnonzero(np.diff(received) > gap_s * 1e9) + 1)
+    cuts |= {int(i) for i in np.searchsorted(received, changes_ns, side="left") if 0 < i < len(received)}
+    parts = np.split(order, sorted(cuts))
+    return [Span(int(stamps[part].min()), int(stamps[part].max()) + 1) for part in parts if len(part) > 1]

@@ -11,19 +11,29 @@ import numpy as np
 
 from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, align
 from lerobot_recorder.content import BagContent
-from lerobot_recorder.episodes import Segmentation, Span, from_events, from_gaps
+from lerobot_recorder.episodes import Segmentation, Span, from_events, from_gaps, task_changes
 from lerobot_recorder.errors import MappingError
 from lerobot_recorder.spec import DatasetSpec
 
 
 def spans_of(content: BagContent, spec: DatasetSpec, segmentation: Segmentation, gap_s: float) -> list[Span]:
-    state = content.numeric["observation.state"]
-    stamps = np.sort(state.receive_ns.array)
+    """Episode spans in the stamps the streams are aligned by, so that a span starts with the
+    first state message however far its header stamp runs ahead of its receive time."""
     if segmentation == "events":
         return event_spans(content, spec)
+    stamps = message_stamps(content, spec, "observation.state")
     if segmentation == "gap":
-        return from_gaps(stamps, gap_s)
-    return [Span(int(stamps[0]), int(stamps[-1]) + 1)]
+        receive = content.numeric["observation.state"].receive_ns.array
+        return from_gaps(receive, stamps, gap_s, task_changes(content.tasks))
+    return [Span(int(stamps.min()), int(stamps.max()) + 1)]
+
+
+def message_stamps(content: BagContent, spec: DatasetSpec, name: str) -> np.ndarray:
+    """The stamp each message of stream `name` is aligned by, in message order."""
+    times = stream_times(content, spec, name)
+    stamps = np.empty_like(times.stamps)
+    stamps[times.order] = times.stamps
+    return stamps
 
 
 def event_spans(content: BagContent, spec: DatasetSpec) -> list[Span]:
@@ -108,9 +118,10 @@ def episode_columns(content: BagContent, result: Alignment) -> dict[str, np.ndar
     return columns
 
 
-def quality_report(bag: Path, span: Span, result: Alignment, fps: int) -> dict[str, Any]:
+def quality_report(bag: Path, span: Span, result: Alignment, fps: int, rule: str) -> dict[str, Any]:
     return {
         "bag": str(bag),
+        "episodes_from": rule,
         "start_s": span.start_ns / 1e9,
         "end_s": span.end_ns / 1e9,
         "frames": len(result.grid_ns),

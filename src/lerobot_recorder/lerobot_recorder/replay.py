@@ -88,8 +88,10 @@ def write_episode_bag(
     return Path(out)
 
 
-def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: float) -> int:
-    """Play the episode on the ROS graph at `rate` x real time; returns messages published."""
+def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: float, wait_s: float = 2.0) -> int:
+    """Play the episode on the ROS graph at `rate` x real time; returns messages published.
+    Playing starts once the joint states have a subscriber (or after `wait_s`): messages sent
+    before discovery has matched them would be lost."""
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from rclpy.serialization import deserialize_message
@@ -100,7 +102,12 @@ def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: 
     try:
         node = rclpy.create_node("dataset_replay")
         typestore = suite_typestore()
-        publishers: dict[str, Any] = {}
+        publishers: dict[str, Any] = {
+            spec.state_topic: node.create_publisher(message_class(JOINT_STATE), spec.state_topic, 10)
+        }
+        deadline = time.monotonic() + wait_s
+        while publishers[spec.state_topic].get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
         start_wall, start_ns, count = time.monotonic(), time.time_ns(), 0
         for stamp, topic, msgtype, fields in episode_messages(reader, index, spec, time.time_ns()):
             delay = (stamp - start_ns) / 1e9 / rate - (time.monotonic() - start_wall)
@@ -127,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--bag", type=Path, help="write an mcap bag here")
     target.add_argument("--publish", action="store_true", help="publish on the profile's topics")
     parser.add_argument("--rate", type=float, default=1.0, help="with --publish: speed factor")
+    parser.add_argument(
+        "--wait-s", type=float, default=2.0, help="with --publish: wait this long at most for a joint-state subscriber"
+    )
     args = parser.parse_args(argv)
     try:
         reader = DatasetReader(args.dataset)
@@ -134,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bag:
             print(f"wrote episode {args.episode} to {write_episode_bag(reader, args.episode, spec, args.bag)}")
         else:
-            print(f"published {publish_episode(reader, args.episode, spec, args.rate)} messages")
+            print(f"published {publish_episode(reader, args.episode, spec, args.rate, args.wait_s)} messages")
     except (RecorderError, OSError) as exc:
         print(f"replay failed: {exc}", file=sys.stderr)
         return 1

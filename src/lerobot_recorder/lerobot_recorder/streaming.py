@@ -24,7 +24,7 @@ from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, grid_tim
 from lerobot_recorder.bag import Bag, Message
 from lerobot_recorder.camera_feed import CameraFeeds
 from lerobot_recorder.content import BagContent, Column, ContentCollector
-from lerobot_recorder.episodes import Segmentation, Span
+from lerobot_recorder.episodes import Segmentation, Span, default_segmentation
 from lerobot_recorder.errors import RecorderError
 from lerobot_recorder.planning import (
     align_span,
@@ -136,6 +136,7 @@ class OpenSpan:
     end_ns: int | None = None
     task: str | None = None
     state_samples: int = 0
+    last_ns: int = -(2**62)  # the newest state stamp in the span (bag and gap segmentations)
 
 
 class StreamingRead:
@@ -150,6 +151,7 @@ class StreamingRead:
         self.handoff: queue.Queue = queue.Queue()
         self.spans: list[OpenSpan] = []
         self.episode: LiveEpisode | None = None  # the head span's, once announced
+        self.episode_of: OpenSpan | None = None  # the span `episode` belongs to
         self.buffer: dict[str, dict[int, tuple[int, Message]]] = {}  # camera -> index -> (stamp, message)
         self.buffered_bytes = 0
         self.streams: dict[str, LiveStream] = {}
@@ -183,8 +185,8 @@ class StreamingRead:
                 collector = ContentCollector(bag, self.spec, self.path)
                 self.content = collector.content
                 topics = collector.topics
-                self.mode = self.segmentation or (
-                    "events" if collector.counts.get(self.spec.events_topic, 0) else "bag"
+                self.mode = self.segmentation or default_segmentation(
+                    bool(collector.counts.get(self.spec.events_topic, 0))
                 )
                 if self.mode == "events":
                     self.spans = self._event_spans(bag, collector)
@@ -236,26 +238,40 @@ class StreamingRead:
                     "that stalls"
                 )
         else:
+            stamps = {}
             for feature in collector.by_topic.get(message.topic, ()):
                 series = self.content.numeric[feature]
-                self.streams[feature].add(series.header_ns[-1], series.receive_ns[-1])
+                stamps[feature] = self.streams[feature].add(series.header_ns[-1], series.receive_ns[-1])
             if message.topic == self.spec.state_topic and self.mode != "events":
-                self._state_received(message.log_time_ns)
+                self._state_received(message.log_time_ns, stamps["observation.state"])
+            elif message.topic == self.spec.task_topic and self.mode == "gap":
+                self._task_received()
         self._advance()
 
-    def _state_received(self, receive_ns: int) -> None:
-        """Spans of the bag or gap segmentations, as the state stream reveals them."""
+    def _task_received(self) -> None:
+        """A new task ends the open span: the state messages after it make the next one."""
+        assert self.content is not None
+        tasks = self.content.tasks
+        if len(tasks) > 1 and tasks[-1][1] != tasks[-2][1] and self.spans and self.spans[-1].end_ns is None:
+            self._end_span(self.spans[-1])
+
+    def _state_received(self, receive_ns: int, stamp: int) -> None:
+        """Spans of the bag or gap segmentations, as the state stream reveals them: cut by
+        receive time (a pause), spanning the stamps the state is aligned by."""
         if not self.spans or (self.spans[-1].end_ns is not None):
-            self.spans.append(OpenSpan(receive_ns))
+            self.spans.append(OpenSpan(stamp))
         elif self.mode == "gap" and receive_ns - self.last_state_ns > self.gap_s * 1e9:
             self._end_span(self.spans[-1])
-            self.spans.append(OpenSpan(receive_ns))
-        self.spans[-1].state_samples += 1
+            self.spans.append(OpenSpan(stamp))
+        span = self.spans[-1]
+        span.start_ns = min(span.start_ns, stamp)  # frames wait until no earlier stamp can come
+        span.last_ns = max(span.last_ns, stamp)
+        span.state_samples += 1
         self.last_state_ns = receive_ns
 
     def _end_span(self, span: OpenSpan) -> None:
-        """The span ends with the last state message so far (bag and gap segmentations)."""
-        span.end_ns = self.last_state_ns + 1
+        """The span ends with its newest state stamp (bag and gap segmentations)."""
+        span.end_ns = span.last_ns + 1
         if self.mode == "gap" and span.state_samples < 2:  # as gap segmentation: a lone state sample is no episode
             self.spans.remove(span)
 
@@ -263,21 +279,22 @@ class StreamingRead:
     def _advance(self) -> None:
         while self.spans:
             head = self.spans[0]
-            if self.episode is None or self.episode.span.start_ns != head.start_ns:
+            if self.episode is None or self.episode_of is not head:
                 end = head.end_ns or self.bag.end_ns
                 hint = max(0, (end - head.start_ns) * self.spec.fps // 10**9)
                 self.episode = LiveEpisode(Span(head.start_ns, head.end_ns or 0, head.task), hint)
+                self.episode_of = head
                 self._evict(head.start_ns)
             if not self._closable(head):
                 self._decide(head, self.episode)
                 return
             self._close(head, self.episode)
             self.spans.pop(0)
-            self.episode = None
+            self.episode = self.episode_of = None
 
     def _in_span_bound(self, span: OpenSpan) -> int:
         """Stamps up to here are inside the span whatever comes later."""
-        return span.end_ns - 1 if span.end_ns is not None else self.last_state_ns
+        return span.end_ns - 1 if span.end_ns is not None else span.last_ns
 
     def _closable(self, span: OpenSpan) -> bool:
         if span.end_ns is None:

@@ -51,6 +51,7 @@ class SyntheticArm:
     zero_stamp_every: int = 0  # every n-th state message has a zero header stamp
     late_every: int = 0  # every n-th camera frame reaches the recorder late_s after the others
     late_s: float = 0.0
+    state_lag_s: float = 0.0  # state header stamps this much older than the sample's time (a slow driver)
     start_s: float = 1_700_000_000.0
 
     def position(self, t: float) -> np.ndarray:
@@ -115,7 +116,7 @@ class _Messages:
             self.add(
                 "state",
                 t_stamp + 0.001,
-                self.joint_state(0.0 if zero else t_stamp, arm.position(t_stamp)),
+                self.joint_state(0.0 if zero else t_stamp - arm.state_lag_s, arm.position(t_stamp)),
                 "sensor_msgs/msg/JointState",
             )
         for t in np.arange(t0, t1, 1 / arm.command_hz):
