@@ -200,7 +200,7 @@ def test_files_rotate_by_size(tmp_path, spec, monkeypatch):
 def test_mapped_topic_without_messages_is_named(tmp_path, spec):
     arm = SyntheticArm(command_hz=0.000001)  # the command topic exists, with (almost) nothing on it
     bag = write_bag(tmp_path / "bag", arm, [(0, 1, "a")])
-    with pytest.raises(MappingError, match=r"aligns to 0 frame|has no messages on"):
+    with pytest.raises(MappingError, match=r"aligns to fewer than 2 frames|has no messages on"):
         convert([bag], spec, tmp_path / "ds")
 
 
@@ -237,7 +237,9 @@ def test_a_typo_in_the_alignment_section_is_named(tmp_path, profile):
     with pytest.raises(MappingError, match=r"align.image names no stream; align: \['action', 'images', 'state'\]"):
         DatasetSpec.from_profile(replace(profile, dataset=dataset))
     dataset = {**profile.dataset, "align": {"images": {"policy": "nearest", "tolerence_s": 0.1}}}
-    with pytest.raises(MappingError, match=r"align.images takes \['max_age_s', 'policy', 'tolerance_s'\]"):
+    with pytest.raises(
+        MappingError, match=r"align.images takes \['fill_periods', 'max_age_s', 'policy', 'tolerance_s'\]"
+    ):
         DatasetSpec.from_profile(replace(profile, dataset=dataset))
 
 
@@ -268,5 +270,9 @@ def test_without_events_pauses_and_task_changes_make_the_episodes(tmp_path, spec
     reports = convert([bag], spec, tmp_path / "ds")
     assert [r["task"] for r in reports] == ["pick", "place", "push"]
     assert {r["episodes_from"] for r in reports} == {"pauses longer than 1 s and task changes"}
-    merged = convert([bag], spec, tmp_path / "one", segmentation="bag")
-    assert len(merged) == 1 and merged[0]["episodes_from"] == "the whole bag as one episode"
+    merged = convert([bag], spec, tmp_path / "one", segmentation="bag")  # on request: pick and place together
+    assert [r["task"] for r in merged] == ["place", "push"], "each part: the newest task by its end"
+    assert {r["episodes_from"] for r in merged} == {"the whole bag as one episode"}
+    assert merged[0]["cut_after"]["frames"] > 80, "the 3 s pause still cuts: no frame may skip time"
+    assert merged[0]["cut_after"]["stale"] == ["observation.state", "action", "observation.images.front",
+                                               "observation.images.wrist"]  # fmt: skip

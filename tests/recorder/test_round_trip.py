@@ -1,5 +1,6 @@
 """Bag -> dataset -> read back, checked against an independent re-computation of alignment."""
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from lerobot_drivers.cameras import decode_index
 from lerobot_drivers.images import compressed_to_rgb, image_to_rgb
 from lerobot_recorder.bag import Bag
 from lerobot_recorder.convert import convert
+from lerobot_recorder.errors import MappingError
 from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.synthetic import SyntheticArm, split_bag, write_bag
 from lerobot_recorder.validate import validate
@@ -25,18 +27,21 @@ def stamped(bag_path: Path, topic: str) -> list[tuple[int, object]]:
     return out
 
 
-def expected_frames(bag_path: Path, spec, start_ns: int, end_ns: int) -> list[dict]:
-    """Plain-loop reference: the source message of every kept frame of one episode."""
+def expected_frames(bag_path: Path, spec, start_ns: int, end_ns: int) -> tuple[list[list[dict]], dict, int]:
+    """Plain-loop reference of the documented alignment: the source message of every frame,
+    as runs of complete ticks (trimmed at the ends, cut at interior holes); and how many
+    camera frames were filled from outside their tolerance."""
     streams = {
         "state": stamped(bag_path, spec.state_topic),
         "action": stamped(bag_path, spec.action_topic),
         **{c.name: stamped(bag_path, c.topic) for c in spec.cameras},
     }
+    period = 1e9 / spec.fps
     inside = {k: sorted((s, i) for i, (s, _) in enumerate(v) if start_ns <= s < end_ns) for k, v in streams.items()}
     first = max(v[0][0] for v in inside.values())
     last = min(v[-1][0] for v in inside.values())
-    frames = []
-    for t in (first + round(k * 1e9 / spec.fps) for k in range(int((last + 1 - first) * spec.fps / 1e9) + 2)):
+    ticks, filled = [], 0
+    for t in (first + round(k * period) for k in range(int((last + 1 - first) / period) + 2)):
         if t > last:
             break
         frame = {}
@@ -48,10 +53,19 @@ def expected_frames(bag_path: Path, spec, start_ns: int, end_ns: int) -> list[di
                 frame[name] = max(before)[1] if ok else None
             else:
                 s, i = min(((s, i) for i, (s, _) in enumerate(streams[name])), key=lambda x: abs(x[0] - t))
-                frame[name] = i if abs(s - t) <= policy.tolerance_s * 1e9 else None
-        if all(v is not None for v in frame.values()):
-            frames.append(frame)
-    return frames, streams
+                reach = max(policy.tolerance_s * 1e9, policy.fill_periods * period)
+                frame[name] = i if abs(s - t) <= reach else None
+                filled += frame[name] is not None and abs(s - t) > policy.tolerance_s * 1e9
+        ticks.append(frame if all(v is not None for v in frame.values()) else None)
+    runs, run = [], []
+    for frame in [*ticks, None]:
+        if frame is None:
+            if len(run) >= 2:
+                runs.append(run)
+            run = []
+        else:
+            run.append(frame)
+    return runs, streams, filled
 
 
 def image_of(message) -> np.ndarray:
@@ -76,7 +90,9 @@ def test_round_trip(tmp_path, spec, storage, parts, image_format):
     events = stamped(bag, spec.events_topic)
     for episode_index in range(2):
         start, end = events[2 * episode_index][0], events[2 * episode_index + 1][0]
-        frames, streams = expected_frames(bag, spec, start, end)
+        runs, streams, filled = expected_frames(bag, spec, start, end)
+        assert len(runs) == 1, "single dropped camera frames are filled: no cut"
+        frames = runs[0]
         data = reader.episode_data(episode_index)
         assert len(data["index"]) == len(frames) == reports[episode_index]["frames"]
         expected_state = np.array([streams["state"][f["state"]][1].position for f in frames], dtype=np.float32)
@@ -94,7 +110,9 @@ def test_round_trip(tmp_path, spec, storage, parts, image_format):
                 assert np.abs(image.astype(int) - source).mean() < 6, "within codec tolerance"
         quality = reports[episode_index]["streams"]
         assert quality["observation.state"]["zero_stamps"] > 0
-        assert reports[episode_index]["dropped_frames"] > 0  # the missing camera frames
+        cameras = [f"observation.images.{c.name}" for c in spec.cameras]
+        assert sum(quality[key]["filled_frames"] for key in cameras) == filled > 0  # the missing camera frames
+        assert reports[episode_index]["cut_after"] is None
 
 
 def test_action_from_next_state(tmp_path, spec):
@@ -117,3 +135,40 @@ def test_stats_match_the_data(tmp_path, spec):
     assert np.all(stats["q01"] <= stats["q50"]) and np.all(stats["q50"] <= stats["q99"])
     front = reader.stats["observation.images.front"]
     assert front["mean"].shape == (3, 1, 1) and 0 <= front["min"].min() <= front["max"].max() <= 1
+
+
+def test_a_camera_blackout_cuts_the_episode_and_every_frame_keeps_real_time(tmp_path, spec):
+    """Single drops, jitter, a lagging state and a 150 ms camera blackout: the blackout cuts the
+    episode in two (reported), every other tick is a frame, and each frame's timestamp is its
+    real time from the episode's first frame, within half a period."""
+    arm = SyntheticArm(drop_every=9, jitter_s=0.003, state_lag_s=0.03, camera_blackout=(1.0, 1.15))
+    bag = write_bag(tmp_path / "bag", arm, [(0, 2.0, "pick the cube")])
+    reports = convert([bag], spec, tmp_path / "ds", codec="libx264")
+    assert validate(tmp_path / "ds") == []
+    first, second = reports
+    assert first["cut_after"]["stale"] == ["observation.images.front", "observation.images.wrist"]
+    assert 0.95 < first["cut_after"]["at_s"] - arm.start_s < 1.1 and first["cut_after"]["frames"] >= 3
+    assert second["cut_after"] is None
+    events = stamped(bag, spec.events_topic)
+    runs, _, _ = expected_frames(bag, spec, events[0][0], events[1][0])
+    assert [len(run) for run in runs] == [r["frames"] for r in reports]
+    reader = DatasetReader(tmp_path / "ds")
+    for index, report in enumerate(reports):
+        data = reader.episode_data(index)
+        real = report["first_frame_s"] + np.arange(report["frames"]) / spec.fps  # the grid: real time
+        assert np.max(np.abs(data["timestamp"] + report["first_frame_s"] - real)) < 0.5 / spec.fps
+        assert report["last_frame_s"] - report["first_frame_s"] == pytest.approx((report["frames"] - 1) / spec.fps)
+    with pytest.raises(MappingError, match=r"\['observation.images.front', 'observation.images.wrist'\] had nothing"):
+        convert([bag], spec, tmp_path / "strict", on_stale="fail")
+    assert not (tmp_path / "strict").exists()
+
+
+def test_the_validator_finds_holes_in_the_timeline(tmp_path, spec):
+    bag = write_bag(tmp_path / "bag", SyntheticArm(), [(0, 1.0, "a")])
+    convert([bag], spec, tmp_path / "ds", codec="libx264")
+    report_path = next((tmp_path / "ds" / "meta" / "quality").glob("*.json"))
+    reports = json.loads(report_path.read_text())
+    reports[0]["last_frame_s"] += 0.25  # as a conversion that skipped 7 or 8 ticks would have it
+    report_path.write_text(json.dumps(reports))
+    (problem,) = validate(tmp_path / "ds")
+    assert "the timeline has holes" in problem and "episode 0" in problem

@@ -2,10 +2,15 @@
 
 Per stream, a policy picks the sample for each grid time t:
 - hold: the latest sample at or before t, if no older than max_age_s (no look-ahead);
-- nearest: the sample closest to t, before or after, within tolerance_s;
+- nearest: the sample closest to t, before or after, within tolerance_s; when a camera
+  missed its window (a dropped frame), the nearest one within fill_periods grid periods,
+  counted as filled;
 - drop: a sample fresh within this frame, (t - 1/fps, t]; never reused.
-A grid time where any stream has no acceptable sample is dropped from the episode, and the
-quality report says which stream caused it.
+Inside an episode every grid tick is a frame, so frame k is at start + k / fps, as LeRobot
+reads it. A tick where a stream has no acceptable sample is never silently skipped: before
+the first and after the last complete tick the episode is trimmed; in between, the episode
+is cut there into two (the cut and the stale streams reported), or the conversion fails if
+asked to.
 """
 
 from __future__ import annotations
@@ -25,12 +30,21 @@ class AlignPolicy:
     policy: Policy = "hold"
     max_age_s: float = 0.1
     tolerance_s: float = 0.02
+    fill_periods: float = 1.5  # nearest: how far a missed window may be filled from, in grid periods
 
     def __post_init__(self) -> None:
         if self.policy not in ("hold", "nearest", "drop"):
             raise MappingError(f"alignment policy {self.policy!r} is unknown; use hold, nearest or drop")
-        if self.max_age_s <= 0 or self.tolerance_s <= 0:
-            raise MappingError(f"max_age_s and tolerance_s must be > 0, got {self}")
+        if self.max_age_s <= 0 or self.tolerance_s <= 0 or self.fill_periods < 0:
+            raise MappingError(f"max_age_s and tolerance_s must be > 0 and fill_periods >= 0, got {self}")
+
+    def reach_ns(self, period_ns: int) -> int:
+        """How far from a grid time a sample may be and still feed it (either side for nearest)."""
+        if self.policy == "hold":
+            return round(self.max_age_s * 1e9)
+        if self.policy == "drop":
+            return period_ns
+        return max(round(self.tolerance_s * 1e9), round(self.fill_periods * period_ns))
 
 
 @dataclass
@@ -72,7 +86,7 @@ def select(times: StreamTimes, grid: np.ndarray, policy: AlignPolicy, period_ns:
         after = np.clip(before + 1, 0, len(stamps) - 1)
         low = np.clip(before, 0, None)
         pick = np.where(np.abs(stamps[after] - grid) < np.abs(grid - stamps[low]), after, low)
-        ok = np.abs(stamps[pick] - grid) <= policy.tolerance_s * 1e9
+        ok = np.abs(stamps[pick] - grid) <= policy.reach_ns(period_ns)
         chosen[ok] = pick[ok]
     return np.where(chosen >= 0, times.order[np.clip(chosen, 0, None)], -1)
 
@@ -80,20 +94,32 @@ def select(times: StreamTimes, grid: np.ndarray, policy: AlignPolicy, period_ns:
 @dataclass
 class StreamQuality:
     samples: int
-    dropped_frames: int = 0  # grid times dropped because this stream had nothing acceptable
-    duplicated_frames: int = 0  # kept frames that reuse the previous frame's sample
-    worst_staleness_s: float = 0.0  # largest |t - sample stamp| over kept frames
+    filled_frames: int = 0  # nearest: frames fed from outside the tolerance (a missed window)
+    duplicated_frames: int = 0  # frames that reuse the previous frame's sample
+    worst_staleness_s: float = 0.0  # largest |t - sample stamp| over the frames
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (start s, length s) > 2 periods
     zero_stamps: int = 0  # within the episode
     out_of_order: int = 0  # within the episode
 
 
+@dataclass(frozen=True)
+class Cut:
+    """Ticks where a stream had nothing acceptable: the episode ends before them."""
+
+    at_ns: int  # the first tick without a frame
+    frames: int  # how many ticks in a row
+    stale: tuple[str, ...]  # the streams that had nothing
+
+
 @dataclass
 class Alignment:
-    grid_ns: np.ndarray  # kept grid times
-    picks: dict[str, np.ndarray]  # stream -> message index per kept frame
+    """One run of complete ticks: an episode."""
+
+    grid_ns: np.ndarray  # every tick, start + k / fps
+    picks: dict[str, np.ndarray]  # stream -> message index per frame
     quality: dict[str, StreamQuality]
-    dropped_frames: int
+    cut_after: Cut | None = None  # what ended it before its span did
+    trimmed_frames: int = 0  # ticks before it (at the span's start) without every stream
 
 
 def grid_times(start_ns: int, first: int, stop: int, fps: int) -> np.ndarray:
@@ -103,31 +129,54 @@ def grid_times(start_ns: int, first: int, stop: int, fps: int) -> np.ndarray:
 
 def align(
     streams: dict[str, StreamTimes], policies: dict[str, AlignPolicy], start_ns: int, end_ns: int, fps: int
-) -> Alignment:
+) -> list[Alignment]:
+    """The runs of complete ticks between start_ns and end_ns, in order."""
     period = round(1e9 / fps)
     if end_ns <= start_ns:
-        return Alignment(np.empty(0, np.int64), {k: np.empty(0, int) for k in streams}, {}, 0)
+        return []
     grid = grid_times(start_ns, 0, int(np.ceil((end_ns - start_ns) * fps / 1e9)), fps)
     grid = grid[grid < end_ns]
     raw = {name: select(streams[name], grid, policies[name], period) for name in streams}
-    keep = np.all([picks >= 0 for picks in raw.values()], axis=0)
-    quality = {}
-    for name, times in streams.items():
-        picks = raw[name][keep]
-        kept_stamps = _stamps_of(times, picks)
-        window = (times.stamps >= start_ns) & (times.stamps < end_ns)
-        in_window = times.stamps[window]
-        gaps = np.diff(in_window) if len(in_window) > 1 else np.empty(0)
-        quality[name] = StreamQuality(
-            samples=len(in_window),
-            dropped_frames=int(np.sum(raw[name] < 0)),
-            duplicated_frames=int(np.sum(picks[1:] == picks[:-1])) if len(picks) > 1 else 0,
-            worst_staleness_s=float(np.max(np.abs(grid[keep] - kept_stamps)) / 1e9) if len(picks) else 0.0,
-            gaps=[((in_window[i] - start_ns) / 1e9, gaps[i] / 1e9) for i in np.flatnonzero(gaps > 2 * period)],
-            zero_stamps=int(np.sum(times.zero[window])) if times.zero is not None else 0,
-            out_of_order=int(np.sum(times.backwards[window])) if times.backwards is not None else 0,
-        )
-    return Alignment(grid[keep], {name: raw[name][keep] for name in streams}, quality, int(np.sum(~keep)))
+    complete = np.all([picks >= 0 for picks in raw.values()], axis=0)
+    runs = _runs(complete)
+    episodes = []
+    for number, (a, b) in enumerate(runs):
+        picks = {name: raw[name][a:b] for name in streams}
+        quality = {
+            name: _quality(times, policies[name], grid[a:b], picks[name], period) for name, times in streams.items()
+        }
+        cut = None
+        if number + 1 < len(runs):
+            hole = slice(b, runs[number + 1][0])
+            cut = Cut(int(grid[b]), hole.stop - b, tuple(n for n in streams if np.any(raw[n][hole] < 0)))
+        episodes.append(Alignment(grid[a:b], picks, quality, cut, a if number == 0 else 0))
+    return episodes
+
+
+def _runs(complete: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True."""
+    edges = np.diff(np.concatenate([[0], complete.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def _quality(
+    times: StreamTimes, policy: AlignPolicy, grid: np.ndarray, picks: np.ndarray, period: int
+) -> StreamQuality:
+    start, end = int(grid[0]), int(grid[-1]) + period
+    window = (times.stamps >= start) & (times.stamps < end)
+    in_window = times.stamps[window]
+    gaps = np.diff(in_window) if len(in_window) > 1 else np.empty(0)
+    distance = np.abs(grid - _stamps_of(times, picks))
+    filled = int(np.sum(distance > policy.tolerance_s * 1e9)) if policy.policy == "nearest" else 0
+    return StreamQuality(
+        samples=len(in_window),
+        filled_frames=filled,
+        duplicated_frames=int(np.sum(picks[1:] == picks[:-1])),
+        worst_staleness_s=float(np.max(distance) / 1e9),
+        gaps=[((in_window[i] - start) / 1e9, gaps[i] / 1e9) for i in np.flatnonzero(gaps > 2 * period)],
+        zero_stamps=int(np.sum(times.zero[window])) if times.zero is not None else 0,
+        out_of_order=int(np.sum(times.backwards[window])) if times.backwards is not None else 0,
+    )
 
 
 def _stamps_of(times: StreamTimes, message_indices: np.ndarray) -> np.ndarray:

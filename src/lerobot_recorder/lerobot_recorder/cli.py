@@ -37,9 +37,12 @@ class CountingProgress(Progress):
 
     def episode_line(self, report: dict[str, Any]) -> str:
         worst = max(report["streams"].items(), key=lambda item: item[1]["worst_staleness_s"])
+        filled = sum(q["filled_frames"] for q in report["streams"].values())
+        cut = report["cut_after"]
+        ending = f", CUT at {cut['at_s']:.3f} s ({cut['stale']} stale for {cut['frames']} frames)" if cut else ""
         return (
-            f"episode {report['episode_index']} converted: {report['frames']} frames, {report['dropped_frames']} "
-            f"dropped, worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}), "
+            f"episode {report['episode_index']} converted: {report['frames']} frames, {filled} filled from a "
+            f"neighbouring frame, worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}){ending}, "
             f"task {report['task']!r}, from {report['episodes_from']} (written once every bag is converted)"
         )
 
@@ -120,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         "(used otherwise), or the whole bag as one episode (only when asked for)",
     )
     parser.add_argument("--gap-s", type=float, default=1.0, help="a pause of the joint states longer than this splits")
+    parser.add_argument(
+        "--on-stale",
+        choices=["cut", "fail"],
+        default="cut",
+        help="a stream with nothing acceptable for a frame (beyond its max_age_s or fill bound): cut the episode "
+        "there into two, or fail the conversion",
+    )
     parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
     args = parser.parse_args(argv)
     progress = BarProgress(len(args.bags)) if sys.stdout.isatty() else LineProgress()
@@ -127,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = DatasetSpec.from_profile(load_profile(args.profile))
         try:
-            reports = convert(args.bags, spec, args.out, task=args.task, segmentation=args.segment,
-                              gap_s=args.gap_s, codec=args.codec, progress=progress)  # fmt: skip
+            options = {"task": args.task, "segmentation": args.segment, "gap_s": args.gap_s, "on_stale": args.on_stale}
+            reports = convert(args.bags, spec, args.out, codec=args.codec, progress=progress, **options)
         finally:
             progress.close()
     except (RecorderError, ProfileError) as exc:

@@ -86,21 +86,28 @@ def streamed_jobs(bag: Path, *, spec: DatasetSpec, **options: Any) -> Iterator[E
 
 
 def two_pass_jobs(
-    bag: Path, *, spec: DatasetSpec, segmentation: Segmentation | None, gap_s: float, task: str | None
+    bag: Path,
+    *,
+    spec: DatasetSpec,
+    segmentation: Segmentation | None,
+    gap_s: float,
+    task: str | None,
+    on_stale: str,
 ) -> Iterator[EpisodeJob]:
     content = read_bag(bag, spec)
     segmentation = segmentation or default_segmentation(bool(content.events))
-    for span in spans_of(content, spec, segmentation, gap_s):
-        result = align_span(content, spec, span)
-        picks = frame_picks(content, result)
-        known = (task_for(span, content, task), episode_columns(content, result))
-        videos, cancel = camera_streams(content.bag, content.cameras, {key: picks[key] for key in content.cameras})
+    for whole in spans_of(content, spec, segmentation, gap_s):
+        for aligned in align_span(content, spec, whole, on_stale):
+            span, result = aligned.span, aligned.result
+            picks = frame_picks(content, result)
+            known = (task_for(span, content, task), episode_columns(content, result))
+            videos, cancel = camera_streams(content.bag, content.cameras, {key: picks[key] for key in content.cameras})
 
-        def report(span: Span = span, result: Alignment = result) -> dict[str, Any]:
-            return quality_report(bag, span, result, spec.fps, describe(segmentation, gap_s))
+            def report(span: Span = span, result: Alignment = result) -> dict[str, Any]:
+                return quality_report(bag, span, result, spec.fps, describe(segmentation, gap_s))
 
-        episode = Episode(videos, lambda known=known: known, cancel)
-        yield EpisodeJob(content, episode, len(picks["observation.state"]), report)
+            episode = Episode(videos, lambda known=known: known, cancel)
+            yield EpisodeJob(content, episode, len(picks["observation.state"]), report)
 
 
 def convert(
@@ -111,14 +118,18 @@ def convert(
     task: str | None = None,
     segmentation: Segmentation | None = None,
     gap_s: float = 1.0,
+    on_stale: str = "cut",
     codec: str = "libsvtav1",
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Convert `bags` into the dataset at `out` (created, or appended to). Returns the quality
-    reports; they are also saved in the dataset as meta/quality/<first episode>.json."""
+    reports; they are also saved in the dataset as meta/quality/<first episode>.json. A stream
+    stale beyond its alignment bound cuts the episode there (`on_stale="fail"`: an error)."""
     if not bags:
         raise RecorderError("no bag to convert")
-    options = {"segmentation": segmentation, "gap_s": gap_s, "task": task}
+    if on_stale not in ("cut", "fail"):
+        raise RecorderError(f"on_stale must be 'cut' or 'fail', got {on_stale!r}")
+    options = {"segmentation": segmentation, "gap_s": gap_s, "task": task, "on_stale": on_stale}
     progress = progress or Progress()
     try:
         jobs = partial(streamed_jobs, spec=spec, **options)

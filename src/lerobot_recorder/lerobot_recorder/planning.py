@@ -3,13 +3,13 @@ its numeric columns and task, and the report on how well the streams fit the gri
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lerobot_recorder.align import Alignment, AlignPolicy, StreamTimes, align
+from lerobot_recorder.align import Alignment, AlignPolicy, Cut, StreamTimes, align
 from lerobot_recorder.content import BagContent
 from lerobot_recorder.episodes import Segmentation, Span, from_events, from_gaps, task_changes
 from lerobot_recorder.errors import MappingError
@@ -83,7 +83,9 @@ def policies_for(content: BagContent, spec: DatasetSpec) -> dict[str, AlignPolic
     return policies
 
 
-def align_span(content: BagContent, spec: DatasetSpec, span: Span) -> Alignment:
+def align_span(content: BagContent, spec: DatasetSpec, span: Span, on_stale: str = "cut") -> list[Aligned]:
+    """The span's episodes: one, or more where a stale stream cuts it (`on_stale="fail"`:
+    an error instead)."""
     streams = {name: stream_times(content, spec, name) for name in [*content.numeric, *content.cameras]}
     inside = [t.stamps[(t.stamps >= span.start_ns) & (t.stamps < span.end_ns)] for t in streams.values()]
     if any(len(s) == 0 for s in inside):
@@ -93,12 +95,53 @@ def align_span(content: BagContent, spec: DatasetSpec, span: Span) -> Alignment:
         )
     start = max(int(s[0]) for s in inside)
     end = min(int(s[-1]) for s in inside) + 1
-    result = align(streams, policies_for(content, spec), start, end, spec.fps)
-    if len(result.grid_ns) < 2:
+    runs = align(streams, policies_for(content, spec), start, end, spec.fps)
+    if on_stale == "fail" and (cut := next((r.cut_after for r in runs if r.cut_after), None)):
         raise MappingError(
-            f"bag {content.bag}: the episode at {span.start_ns / 1e9:.3f} s aligns to {len(result.grid_ns)} frame(s)"
+            f"bag {content.bag}: {list(cut.stale)} had nothing acceptable for {cut.frames} frame(s) from "
+            f"{cut.at_ns / 1e9:.3f} s, which would cut the episode there. Raise the stream's max_age_s "
+            "(hold) or fill_periods (nearest) in the profile's dataset.align, or convert with --on-stale cut"
         )
-    return result
+    episodes = _whole_runs(runs)
+    if not episodes:
+        raise MappingError(
+            f"bag {content.bag}: the episode at {span.start_ns / 1e9:.3f} s aligns to fewer than 2 frames"
+        )
+    first, last = episodes[0].result.grid_ns[0], episodes[-1].result.grid_ns[-1]
+    for episode in episodes:
+        grid = episode.result.grid_ns
+        start_ns = span.start_ns if grid[0] == first else int(grid[0])
+        end_ns = span.end_ns if grid[-1] == last else int(grid[-1]) + 1
+        episode.span = Span(start_ns, end_ns, span.task)
+    return episodes
+
+
+@dataclass
+class Aligned:
+    """An episode as aligned: its span of the bag and its frames."""
+
+    span: Span
+    result: Alignment
+
+
+def _whole_runs(runs: list[Alignment]) -> list[Aligned]:
+    """Runs of two frames or more. A shorter one is lost with the ticks around it: before the
+    first episode they count as trimmed, after one as part of the cut that ends it."""
+    kept: list[Alignment] = []
+    trimmed = 0
+    for run in runs:
+        if len(run.grid_ns) >= 2:
+            if not kept:
+                run.trimmed_frames += trimmed
+            kept.append(run)
+            continue
+        after = run.cut_after.frames if run.cut_after else 0
+        if not kept:
+            trimmed += run.trimmed_frames + len(run.grid_ns) + after
+        elif (cut := kept[-1].cut_after) is not None:
+            stale = tuple(dict.fromkeys([*cut.stale, *(run.cut_after.stale if run.cut_after else ())]))
+            kept[-1].cut_after = Cut(cut.at_ns, cut.frames + len(run.grid_ns) + after, stale)
+    return [Aligned(Span(0, 0), run) for run in kept]
 
 
 def frame_picks(content: BagContent, result: Alignment) -> dict[str, np.ndarray]:
@@ -119,13 +162,17 @@ def episode_columns(content: BagContent, result: Alignment) -> dict[str, np.ndar
 
 
 def quality_report(bag: Path, span: Span, result: Alignment, fps: int, rule: str) -> dict[str, Any]:
+    cut = result.cut_after
     return {
         "bag": str(bag),
         "episodes_from": rule,
         "start_s": span.start_ns / 1e9,
         "end_s": span.end_ns / 1e9,
         "frames": len(result.grid_ns),
-        "dropped_frames": result.dropped_frames,
+        "first_frame_s": result.grid_ns[0] / 1e9,
+        "last_frame_s": result.grid_ns[-1] / 1e9,
         "fps": fps,
+        "trimmed_frames": result.trimmed_frames,
+        "cut_after": None if cut is None else {"at_s": cut.at_ns / 1e9, "frames": cut.frames, "stale": list(cut.stale)},
         "streams": {name: asdict(q) for name, q in result.quality.items()},
     }

@@ -19,7 +19,7 @@ KNOWN = {
     "extra",
     "fps",
 }
-ALIGN_FIELDS = {"policy", "max_age_s", "tolerance_s"}
+ALIGN_FIELDS = {"policy", "max_age_s", "tolerance_s", "fill_periods"}
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,8 @@ class LiveStream:
         self.name, self.policy, self.offset_ns, self.header = name, policy, offset_ns, header
         self.period_ns = round(1e9 / fps)
         self.window_ns = round(WINDOW_S * 1e9)
-        self.margin_ns = round(policy.tolerance_s * 1e9) if policy.policy == "nearest" else 0
-        self.lookback_ns = {
-            "hold": round(policy.max_age_s * 1e9),
-            "drop": self.period_ns,
-            "nearest": round(policy.tolerance_s * 1e9),
-        }[policy.policy]
+        self.margin_ns = policy.reach_ns(self.period_ns) if policy.policy == "nearest" else 0
+        self.lookback_ns = policy.reach_ns(self.period_ns)
         self.stamps = Column(np.int64)  # sorted
         self.order = Column(np.int64)  # message index of each sorted stamp
         self.newest: int | None = None
@@ -143,9 +139,17 @@ class StreamingRead:
     """Reads one bag in a thread and announces its episodes as their first frames are decided."""
 
     def __init__(
-        self, path: Path, spec: DatasetSpec, *, segmentation: Segmentation | None, gap_s: float, task: str | None
+        self,
+        path: Path,
+        spec: DatasetSpec,
+        *,
+        segmentation: Segmentation | None,
+        gap_s: float,
+        task: str | None,
+        on_stale: str,
     ) -> None:
         self.path, self.spec, self.segmentation, self.gap_s, self.task = path, spec, segmentation, gap_s, task
+        self.on_stale = on_stale
         self.content: BagContent | None = None
         self.thread = threading.Thread(target=self._run, name="bag-reader", daemon=True)
         self.handoff: queue.Queue = queue.Queue()
@@ -327,8 +331,12 @@ class StreamingRead:
             return
         picks = {name: stream.picks(grid) for name, stream in self.streams.items()}
         keep = np.all([p >= 0 for p in picks.values()], axis=0)
-        for j in np.flatnonzero(keep):
-            self._decided(episode, {name: int(p[j]) for name, p in picks.items()})
+        for j in range(len(grid)):
+            if keep[j]:
+                self._decided(episode, {name: int(p[j]) for name, p in picks.items()})
+            elif episode.sent or episode.held:  # a hole after the first frame: a cut, or a trimmed end
+                stale = [name for name, p in picks.items() if p[j] < 0]
+                raise StreamingNotPossible(f"{stale} stale at {grid[j] / 1e9:.3f} s: the episode ends or is cut there")
         episode.next_k += len(grid)
         self._evict(int(grid[-1]))
 
@@ -374,7 +382,10 @@ class StreamingRead:
         assert self.content is not None
         whole = Span(span.start_ns, span.end_ns, span.task)
         episode.span = whole
-        result = align_span(self.content, self.spec, whole)
+        aligned = align_span(self.content, self.spec, whole, self.on_stale)
+        if len(aligned) != 1:
+            raise StreamingNotPossible(f"the span ending at {whole.end_ns / 1e9:.3f} s is cut into {len(aligned)}")
+        result = aligned[0].result
         picks = frame_picks(self.content, result)
         sent = len(episode.sent.get("observation.state", []))
         if sent > len(picks["observation.state"]) or any(

@@ -52,6 +52,7 @@ class SyntheticArm:
     late_every: int = 0  # every n-th camera frame reaches the recorder late_s after the others
     late_s: float = 0.0
     state_lag_s: float = 0.0  # state header stamps this much older than the sample's time (a slow driver)
+    camera_blackout: tuple[float, float] | None = None  # (from s, to s): no camera frame in between
     start_s: float = 1_700_000_000.0
 
     def position(self, t: float) -> np.ndarray:
@@ -126,6 +127,8 @@ class _Messages:
                 i = self.frames[name]
                 self.frames[name] += 1
                 if arm.drop_every and i % arm.drop_every == arm.drop_every - 1:
+                    continue
+                if arm.camera_blackout and arm.camera_blackout[0] <= t - arm.start_s < arm.camera_blackout[1]:
                     continue
                 t_stamp = t + self.rng.uniform(-arm.jitter_s, arm.jitter_s)
                 image = synthetic_frame(i, arm.width, arm.height)

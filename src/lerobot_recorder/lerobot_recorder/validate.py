@@ -53,6 +53,31 @@ def validate(root: Path) -> list[str]:
     if reader.info["total_frames"] != expected_from:
         problems.append(f"info says {reader.info['total_frames']} frames, the episodes add up to {expected_from}")
     problems += _check_stats(reader)
+    problems += _check_timeline(reader)
+    return problems
+
+
+def _check_timeline(reader: DatasetReader) -> list[str]:
+    """Where the conversion left quality reports (meta/quality/): each episode's frames must
+    cover its recorded time without a hole, frame k at the first frame's time + k / fps."""
+    problems = []
+    lengths = {e["episode_index"]: e["length"] for e in reader.episodes}
+    for path in sorted((reader.root / "meta" / "quality").glob("*.json")):
+        try:
+            reports = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            problems.append(f"{path.relative_to(reader.root)} cannot be read: {exc}")
+            continue
+        for report in reports:
+            if "first_frame_s" not in report:
+                continue  # written before reports had the timeline
+            index = report["episode_index"]
+            ticks = round((report["last_frame_s"] - report["first_frame_s"]) * reader.fps) + 1
+            if lengths.get(index) != ticks:
+                problems.append(
+                    f"episode {index}: {lengths.get(index)} frames cover {ticks} ticks of recorded time at "
+                    f"{reader.fps} fps: the timeline has holes, so timestamps drift from real time"
+                )
     return problems
 
 
