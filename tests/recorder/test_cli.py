@@ -48,3 +48,21 @@ def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path):
     assert stopped - at_signal <= 8, "frames in flight at the signal only: no frame encoded after it"
     assert "Traceback" not in stderr
     assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.*"))
+
+
+def test_the_quality_table_shows_rate_drops_jitter_and_latency(tmp_path):
+    arm = SyntheticArm(drop_every=9, state_lag_s=0.03)
+    bag = write_bag(tmp_path / "bag", arm, [(0, 1.5, "a")])
+    profile = tmp_path / "receive.yaml"
+    profile.write_text(PROFILE.read_text().replace("stamps: header", "stamps: receive").replace(
+        "calibration: calibration/", f"calibration: {PROFILE.parent}/calibration/"))  # fmt: skip
+    args = [sys.executable, "-m", "lerobot_recorder.cli", "--profile", str(profile), "--out", str(tmp_path / "ds")]
+    done = subprocess.run([*args, str(bag)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    state = next(line for line in done.stdout.splitlines() if line.strip().startswith("observation.state "))
+    assert re.search(
+        r" 10\d\.\d Hz, 0 missing in 0 drop\(s\), jitter p50/p99 \d\.\d/\d\.\d ms, latency 3[01]\.\d", state
+    )
+    front = next(line for line in done.stdout.splitlines() if line.strip().startswith("observation.images.front "))
+    assert re.search(r"[1-9]\d* missing in [1-9]\d* drop\(s\)", front), front
+    assert "hint: observation.state arrives 31 ms after its header stamp" in done.stdout

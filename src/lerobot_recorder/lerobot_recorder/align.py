@@ -56,17 +56,22 @@ class StreamTimes:
     order: np.ndarray  # position of each sorted stamp in the stream's message order
     zero: np.ndarray | None = None  # bool per sorted stamp: no header stamp, receive time taken
     backwards: np.ndarray | None = None  # bool per sorted stamp: older than the message before it
+    latency_ns: np.ndarray | None = None  # per sorted stamp: receive - header time (-1: no header stamp)
 
     @classmethod
-    def build(cls, name: str, header_ns: np.ndarray, receive_ns: np.ndarray, offset_ns: int = 0) -> StreamTimes:
-        """Header stamps where usable (zero: absent, receive time taken), minus a latency offset,
-        sorted; out-of-order stamps are counted, not trusted to arrive in order."""
-        zero = np.asarray(header_ns) == 0
-        raw = np.where(zero, receive_ns, header_ns).astype(np.int64) - offset_ns
+    def build(
+        cls, name: str, header_ns: np.ndarray, receive_ns: np.ndarray, offset_ns: int = 0, *, use_header: bool = True
+    ) -> StreamTimes:
+        """Header stamps where usable (zero: absent, receive time taken) or receive times, minus
+        a latency offset, sorted; out-of-order stamps are counted, not trusted to arrive in order."""
+        header_ns, receive_ns = np.asarray(header_ns, dtype=np.int64), np.asarray(receive_ns, dtype=np.int64)
+        zero = header_ns == 0
+        raw = (np.where(zero, receive_ns, header_ns) if use_header else receive_ns) - offset_ns
         backwards = np.zeros(len(raw), dtype=bool)
         backwards[1:] = np.diff(raw) < 0
+        latency = np.where(zero, -1, receive_ns - header_ns)
         order = np.argsort(raw, kind="stable")
-        return cls(name, raw[order], order, zero[order], backwards[order])
+        return cls(name, raw[order], order, zero[order] if use_header else None, backwards[order], latency[order])
 
 
 def select(times: StreamTimes, grid: np.ndarray, policy: AlignPolicy, period_ns: int) -> np.ndarray:
@@ -94,6 +99,12 @@ def select(times: StreamTimes, grid: np.ndarray, policy: AlignPolicy, period_ns:
 @dataclass
 class StreamQuality:
     samples: int
+    rate_hz: float = 0.0
+    drops: list[tuple[float, int]] = field(default_factory=list)  # (at s, messages missing): intervals > 1.5 x median
+    jitter_p50_ms: float = 0.0  # |stamp interval - median interval|
+    jitter_p99_ms: float = 0.0
+    latency_mean_ms: float | None = None  # receive time - header stamp (None: no header stamps)
+    latency_p99_ms: float | None = None
     filled_frames: int = 0  # nearest: frames fed from outside the tolerance (a missed window)
     duplicated_frames: int = 0  # frames that reuse the previous frame's sample
     worst_staleness_s: float = 0.0  # largest |t - sample stamp| over the frames
@@ -168,8 +179,20 @@ def _quality(
     gaps = np.diff(in_window) if len(in_window) > 1 else np.empty(0)
     distance = np.abs(grid - _stamps_of(times, picks))
     filled = int(np.sum(distance > policy.tolerance_s * 1e9)) if policy.policy == "nearest" else 0
+    typical = float(np.median(gaps)) if len(gaps) else 0.0
+    duration = float(in_window[-1] - in_window[0]) if len(in_window) > 1 else 0.0
+    deviation = np.abs(gaps - typical) / 1e6 if len(gaps) else np.zeros(1)
+    dropped = np.flatnonzero(gaps > 1.5 * typical) if typical > 0 else np.empty(0, int)
+    latency = times.latency_ns[window] if times.latency_ns is not None else np.empty(0)
+    latency = latency[latency >= 0] / 1e6
     return StreamQuality(
         samples=len(in_window),
+        rate_hz=len(gaps) * 1e9 / duration if duration else 0.0,
+        drops=[((in_window[i] - start) / 1e9, round(float(gaps[i]) / typical) - 1) for i in dropped],
+        jitter_p50_ms=float(np.percentile(deviation, 50)),
+        jitter_p99_ms=float(np.percentile(deviation, 99)),
+        latency_mean_ms=float(latency.mean()) if len(latency) else None,
+        latency_p99_ms=float(np.percentile(latency, 99)) if len(latency) else None,
         filled_frames=filled,
         duplicated_frames=int(np.sum(picks[1:] == picks[:-1])),
         worst_staleness_s=float(np.max(distance) / 1e9),

@@ -25,6 +25,7 @@ class CountingProgress(Progress):
     """Counts the frames encoded, for the progress shown and for what Ctrl-C reports."""
 
     def __init__(self) -> None:
+        self.receive_stamps = False  # streams aligned by receive time: their latency matters
         self.encoded = 0  # frames of the current episode
         self.planned = 0
         self.at_signal: int | None = None
@@ -40,11 +41,12 @@ class CountingProgress(Progress):
         filled = sum(q["filled_frames"] for q in report["streams"].values())
         cut = report["cut_after"]
         ending = f", CUT at {cut['at_s']:.3f} s ({cut['stale']} stale for {cut['frames']} frames)" if cut else ""
-        return (
+        head = (
             f"episode {report['episode_index']} converted: {report['frames']} frames, {filled} filled from a "
             f"neighbouring frame, worst staleness {worst[1]['worst_staleness_s'] * 1e3:.1f} ms ({worst[0]}){ending}, "
             f"task {report['task']!r}, from {report['episodes_from']} (written once every bag is converted)"
         )
+        return "\n".join([head, *stream_table(report, self.receive_stamps)])
 
     def close(self) -> None:
         """Nothing to tidy up: lines are complete when printed."""
@@ -92,6 +94,35 @@ class LineProgress(CountingProgress):
         print(self.episode_line(report), flush=True)
 
 
+def stream_table(report: dict[str, Any], receive_stamps: bool) -> list[str]:
+    """One line per stream: rate, drops, stamp jitter, header-to-receive latency, filled frames;
+    and a hint where receive stamps lag the header by more than a few milliseconds."""
+    lines = []
+    for name, q in report["streams"].items():
+        missing = sum(count for _, count in q["drops"])
+        latency = (
+            f"latency {q['latency_mean_ms']:.1f}/{q['latency_p99_ms']:.1f} ms"
+            if q["latency_mean_ms"] is not None
+            else "latency n/a (no header stamps)"
+        )
+        lines.append(
+            f"  {name:32s} {q['rate_hz']:6.1f} Hz, {missing} missing in {len(q['drops'])} drop(s), "
+            f"jitter p50/p99 {q['jitter_p50_ms']:.1f}/{q['jitter_p99_ms']:.1f} ms, {latency} (mean/p99), "
+            f"{q['filled_frames']} filled"
+        )
+        if receive_stamps and (q["latency_mean_ms"] or 0) > 5:
+            fix = (
+                f"set the camera's latency_s to {q['latency_mean_ms'] / 1e3:.3f}, or use stamps: header"
+                if name.startswith("observation.images.")
+                else "use stamps: header in the profile's dataset section"
+            )
+            lines.append(
+                f"  hint: {name} arrives {q['latency_mean_ms']:.0f} ms after its header stamp and is aligned by "
+                f"receive time, so it is placed that late: {fix}"
+            )
+    return lines
+
+
 def interrupt_on_signal(progress: CountingProgress) -> None:
     """Ctrl-C or SIGTERM stop the conversion; how far the encoders were is kept, so that the
     message can say whether they stopped at once."""
@@ -136,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_signal(progress)
     try:
         spec = DatasetSpec.from_profile(load_profile(args.profile))
+        progress.receive_stamps = spec.stamps == "receive"
         try:
             options = {"task": args.task, "segmentation": args.segment, "gap_s": args.gap_s, "on_stale": args.on_stale}
             reports = convert(args.bags, spec, args.out, codec=args.codec, progress=progress, **options)

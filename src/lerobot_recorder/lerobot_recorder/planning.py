@@ -64,12 +64,13 @@ def latency_ns(spec: DatasetSpec, name: str) -> int:
 
 def stream_times(content: BagContent, spec: DatasetSpec, name: str) -> StreamTimes:
     source = content.numeric.get(name) or content.cameras[name]
-    receive = source.receive_ns.array
-    header = source.header_ns.array if spec.stamps == "header" else np.zeros_like(receive)
-    times = StreamTimes.build(name, header, receive, latency_ns(spec, name))
-    if spec.stamps == "receive":
-        times.zero = None
-    return times
+    return StreamTimes.build(
+        name,
+        source.header_ns.array,
+        source.receive_ns.array,
+        latency_ns(spec, name),
+        use_header=spec.stamps == "header",
+    )
 
 
 def policies_for(content: BagContent, spec: DatasetSpec) -> dict[str, AlignPolicy]:
