@@ -66,3 +66,19 @@ def test_the_quality_table_shows_rate_drops_jitter_and_latency(tmp_path):
     front = next(line for line in done.stdout.splitlines() if line.strip().startswith("observation.images.front "))
     assert re.search(r"[1-9]\d* missing in [1-9]\d* drop\(s\)", front), front
     assert "hint: observation.state arrives 31 ms after its header stamp" in done.stdout
+
+
+def test_a_truncated_bag_is_named_and_skip_bad_converts_the_others(tmp_path):
+    good = write_bag(tmp_path / "good", SyntheticArm(), [(0, 1, "a")], events=False)
+    cut = write_bag(tmp_path / "cut", SyntheticArm(), [(0, 1, "b")], events=False)
+    mcap_file = next(cut.glob("*.mcap"))
+    mcap_file.write_bytes(mcap_file.read_bytes()[: mcap_file.stat().st_size * 2 // 3])  # the recorder was killed
+    failed = subprocess.run(command(cut, tmp_path / "ds"), capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1 and "nothing was written" in failed.stderr
+    assert f"bag {cut} is truncated: {mcap_file.name} do(es) not end with the mcap footer" in failed.stderr
+    assert "--skip-bad" in failed.stderr and not (tmp_path / "ds").exists()
+    both = [*command(good, tmp_path / "ds"), str(cut), "--skip-bad"]
+    done = subprocess.run(both, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"skipped {cut}: bag {cut} is truncated" in done.stderr and "1 bag(s) skipped" in done.stderr
+    assert DatasetReader(tmp_path / "ds").tasks == ["a"]

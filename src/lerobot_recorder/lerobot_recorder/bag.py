@@ -80,6 +80,21 @@ def connection_types(connection: Connection) -> dict:
     return get_types_from_idl(definition.data)
 
 
+MCAP_MAGIC = b"\x89MCAP0\r\n"  # an mcap file starts and ends with it
+
+
+def truncated_files(bag: Path) -> list[str]:
+    """The mcap files of a bag folder (or the file itself) that lack the closing magic."""
+    files = [bag] if bag.is_file() else sorted(bag.glob("*.mcap"))
+    cut = []
+    for file in files:
+        with contextlib.suppress(OSError), file.open("rb") as handle:
+            handle.seek(max(0, file.stat().st_size - len(MCAP_MAGIC)))
+            if file.suffix == ".mcap" and handle.read() != MCAP_MAGIC:
+                cut.append(file.name)
+    return cut
+
+
 class Bag:
     """One or more rosbag2 bags read as one receive-time-ordered stream.
 
@@ -113,6 +128,13 @@ class Bag:
                 self._readers.append(reader)
         except (ReaderError, OSError, KeyError, ValueError) as exc:
             self.close()
+            if cut := truncated_files(path):
+                raise BagError(
+                    f"bag {path} is truncated: {', '.join(cut)} do(es) not end with the mcap footer, so the "
+                    "recording was cut off (a killed recorder, a full disk, a pulled drive). The intact chunks can "
+                    "be recovered with `mcap recover` (the mcap command-line tool); or leave this bag out, or pass "
+                    "--skip-bad to convert the other bags"
+                ) from None
             raise BagError(f"cannot open bag {path}: {exc}") from None
         self.connections = [c for r in self._readers for c in r.connections]
         defined: dict = {}

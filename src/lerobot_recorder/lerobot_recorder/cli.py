@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         "there into two, or fail the conversion",
     )
     parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="convert the bags that can be read, list the others, and exit with code 2",
+    )
     args = parser.parse_args(argv)
     progress = BarProgress(len(args.bags)) if sys.stdout.isatty() else LineProgress()
     interrupt_on_signal(progress)
@@ -170,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         progress.receive_stamps = spec.stamps == "receive"
         try:
             options = {"task": args.task, "segmentation": args.segment, "gap_s": args.gap_s, "on_stale": args.on_stale}
-            reports = convert(args.bags, spec, args.out, codec=args.codec, progress=progress, **options)
+            skipped: list[tuple[Path, str]] | None = [] if args.skip_bad else None
+            reports = convert(
+                args.bags, spec, args.out, codec=args.codec, progress=progress, skipped=skipped, **options
+            )
         finally:
             progress.close()
     except (RecorderError, ProfileError) as exc:
@@ -187,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(reports)} episode(s), {frames} frames written to {args.out}; quality reports in {args.out}/meta/quality/"
     )
+    for bag, why in skipped or ():
+        print(f"skipped {bag}: {why}", file=sys.stderr)
+    if skipped:
+        print(f"{len(skipped)} bag(s) skipped, not converted (exit code 2)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -121,10 +121,13 @@ def convert(
     on_stale: str = "cut",
     codec: str = "libsvtav1",
     progress: Progress | None = None,
+    skipped: list[tuple[Path, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Convert `bags` into the dataset at `out` (created, or appended to). Returns the quality
     reports; they are also saved in the dataset as meta/quality/<first episode>.json. A stream
-    stale beyond its alignment bound cuts the episode there (`on_stale="fail"`: an error)."""
+    stale beyond its alignment bound cuts the episode there (`on_stale="fail"`: an error). With
+    a `skipped` list, a bag that cannot be read is left out and named there instead of failing
+    the conversion (only before any of its frames were written: never half a bag)."""
     if not bags:
         raise RecorderError("no bag to convert")
     if on_stale not in ("cut", "fail"):
@@ -133,11 +136,13 @@ def convert(
     progress = progress or Progress()
     try:
         jobs = partial(streamed_jobs, spec=spec, **options)
-        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs)
+        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped)
     except StreamingNotPossible as exc:
         log.warning("converting in two passes: %s", exc)
+        if skipped is not None:
+            skipped.clear()
         jobs = partial(two_pass_jobs, spec=spec, **options)
-        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs)
+        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped)
 
 
 def _convert(
@@ -148,17 +153,27 @@ def _convert(
     codec: str,
     progress: Progress,
     jobs: Callable[[Path], Iterator[EpisodeJob]],
+    skipped: list[tuple[Path, str]] | None,
 ) -> list[dict[str, Any]]:
     reports: list[dict[str, Any]] = []
     writer: DatasetWriter | None = None
     try:
         for bag_path in bags:
-            for job in jobs(bag_path):
-                if writer is None:
-                    writer = DatasetWriter(out, fps=spec.fps, robot_type=spec.robot_type,
-                                           features=features_for(spec, job.content, codec), codec=codec)  # fmt: skip
-                    writer.open()
-                reports.append(_write(writer, job, progress))
+            started = False
+            try:
+                for job in jobs(bag_path):
+                    started = True
+                    if writer is None:
+                        features = features_for(spec, job.content, codec)
+                        writer = DatasetWriter(
+                            out, fps=spec.fps, robot_type=spec.robot_type, features=features, codec=codec
+                        )
+                        writer.open()
+                    reports.append(_write(writer, job, progress))
+            except BagError as exc:
+                if skipped is None or started:
+                    raise
+                skipped.append((bag_path, str(exc)))
         if writer is None or not reports:
             raise MappingError(f"bags {[str(b) for b in bags]} hold no episode to convert")
         first = writer.episodes[-len(reports)]["episode_index"]
