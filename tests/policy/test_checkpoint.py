@@ -26,7 +26,11 @@ def test_round_trip(saved):
         assert torch.equal(value, loaded.state_dict()[key]), key
     config = json.loads((folder / "config.json").read_text())
     assert config["type"] == "pi05" and config["paligemma_variant"] == "gemma_tiny"
-    assert all(key.startswith("model.") for key in load_file(str(folder / "model.safetensors")))
+    written = load_file(str(folder / "model.safetensors"))
+    assert all(key.startswith("model.") for key in written)
+    siglip = "model.paligemma_with_expert.paligemma.model.vision_tower.vision_model."
+    assert f"{siglip}embeddings.patch_embedding.weight" in written, "LeRobot's layout, whatever transformers is here"
+    assert f"{siglip}post_layernorm.weight" in written
 
 
 def test_keys_without_the_model_prefix_load(saved):
@@ -43,11 +47,11 @@ def test_missing_unexpected_and_misshaped_keys_are_reported(saved):
     _, folder = saved
     state = load_file(str(folder / "model.safetensors"))
     del state["model.time_mlp_in.weight"]
-    state["model.state_proj.weight"] = torch.zeros(3)  # a pi0 key
+    state["model.state_out.weight"] = torch.zeros(3)  # nothing of pi05
     state["model.action_out_proj.bias"] = torch.zeros(7)
     save_file(state, str(folder / "model.safetensors"))
     expected = (
-        r"1 missing: model\.time_mlp_in\.weight; 1 unexpected: model\.state_proj\.weight; "
+        r"1 missing: model\.time_mlp_in\.weight; 1 unexpected: model\.state_out\.weight; "
         r"1 of another shape: model\.action_out_proj\.bias: \(7,\) in the checkpoint, \(32,\) in the model"
     )
     with pytest.raises(CheckpointError, match=expected):
@@ -57,3 +61,46 @@ def test_missing_unexpected_and_misshaped_keys_are_reported(saved):
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(CheckpointError, match=r"has no model\.safetensors"):
         load_pretrained(tmp_path)
+
+
+def rewrite(folder, edit):
+    state = load_file(str(folder / "model.safetensors"))
+    save_file(edit(state), str(folder / "model.safetensors"))
+
+
+def test_the_siglip_layout_of_newer_transformers_loads_too(saved):
+    """transformers 5.6+ writes the tower without its vision_model level."""
+    policy, folder = saved
+    rewrite(
+        folder, lambda state: {k.replace(".vision_tower.vision_model.", ".vision_tower."): v for k, v in state.items()}
+    )
+    loaded = load_pretrained(folder)
+    key = next(k for k in policy.state_dict() if "patch_embedding.weight" in k)
+    assert torch.equal(loaded.state_dict()[key], policy.state_dict()[key])
+
+
+def test_a_checkpoint_with_lm_head_only_fills_embed_tokens_as_lerobot_does(saved, caplog):
+    """The published pi05_base carries lm_head and no embed_tokens; PaliGemma ties them."""
+    policy, folder = saved
+    embed = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
+    head = "model.paligemma_with_expert.paligemma.lm_head.weight"
+    rewrite(folder, lambda state: {k: v for k, v in state.items() if k != embed})
+    with caplog.at_level("INFO"):
+        loaded = load_pretrained(folder)
+    assert torch.equal(loaded.state_dict()[embed], policy.state_dict()[head])
+    assert "embed_tokens filled from lm_head" in caplog.text
+
+
+def test_older_names_and_pi0_leftovers_load_as_lerobot_loads_them(saved, caplog):
+    policy, folder = saved
+
+    def older(state):
+        renamed = {k.removeprefix("model.").replace("time_mlp_", "action_time_mlp_"): v for k, v in state.items()}
+        return {**renamed, "state_proj.weight": torch.zeros(3, 3)}
+
+    rewrite(folder, older)
+    with caplog.at_level("INFO"):
+        loaded = load_pretrained(folder)
+    assert torch.equal(loaded.state_dict()["model.time_mlp_in.weight"], policy.state_dict()["model.time_mlp_in.weight"])
+    assert "action_time_mlp_* names read as time_mlp_* (4 tensor(s))" in caplog.text
+    assert "state_proj left out" in caplog.text

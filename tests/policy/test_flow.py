@@ -41,3 +41,20 @@ def test_flow_loss_ignores_steps_past_the_episode_end():
     prediction[0, 7:] = 100.0  # the repeated last action past the end: no signal
     assert flow_loss(prediction, target, action_dim=6, pad=pad) == 1.0
     assert flow_loss(prediction, target, action_dim=6) > 1.0
+
+
+def test_sampling_times_are_lerobots_grid_not_an_accumulated_sum():
+    """t = 1 + step * dt per step (LeRobot, openpi); summing dt in float32 drifts."""
+    seen = []
+
+    def velocity(x, t):
+        seen.append(t)
+        return torch.zeros_like(x)
+
+    euler_sample(velocity, torch.zeros(2, 3, 4), steps=10)
+    expected = [torch.tensor(1.0 + step * (-1.0 / 10), dtype=torch.float32) for step in range(10)]
+    assert all(torch.equal(t, e.expand(2)) for t, e in zip(seen, expected, strict=True))
+    accumulated = torch.tensor(1.0)
+    for _ in range(7):
+        accumulated = accumulated + torch.tensor(-0.1)
+    assert not torch.equal(accumulated, expected[7]), "the grid differs from the float32 sum"

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from lerobot_policy.checkpoint import lerobot_key
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.modeling import Batch, PI05Policy
@@ -36,10 +37,11 @@ def batch(config: PI05Config, with_text: bool = True, with_fast: bool = True) ->
 
 
 def test_parameter_names_are_lerobot_pi05_keys():
-    keys = set(tiny().state_dict())
+    """As checkpoints carry them: the SigLIP tower with LeRobot's vision_model level."""
+    keys = {lerobot_key(key) for key in tiny().state_dict()}
     for key in (
-        "model.paligemma_with_expert.paligemma.model.vision_tower.embeddings.patch_embedding.weight",
-        "model.paligemma_with_expert.paligemma.model.vision_tower.post_layernorm.weight",
+        "model.paligemma_with_expert.paligemma.model.vision_tower.vision_model.embeddings.patch_embedding.weight",
+        "model.paligemma_with_expert.paligemma.model.vision_tower.vision_model.post_layernorm.weight",
         "model.paligemma_with_expert.paligemma.model.multi_modal_projector.linear.weight",
         "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight",
         "model.paligemma_with_expert.paligemma.model.language_model.layers.0.self_attn.q_proj.weight",

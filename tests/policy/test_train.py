@@ -110,6 +110,8 @@ def test_collated_batches_have_the_pi05_layout(dataset, tmp_path):
     assert batch.prompt.shape == (2, cfg.tokenizer_max_length) and batch.prompt_mask[:, 0].all()
     prompt = assets.text.decode(batch.prompt[0][batch.prompt_mask[0]].tolist())
     assert prompt.startswith("Task: pick the cube, State: ") and prompt.endswith(";\nAction: ")
+    bins = prompt.removeprefix("Task: pick the cube, State: ").removesuffix(";\nAction: ").split()
+    assert len(bins) == 6 and cfg.max_state_dim == 32, "the robot's 6 state dims, not padded to 32 (LeRobot 0.6)"
     fast = batch.fast[0][batch.fast_mask[0]].tolist()
     assert fast[-1] == assets.text.eos_id
     lowest = cfg.vocab_size - cfg.fast_skip_tokens - assets.fast.config.vocab_size

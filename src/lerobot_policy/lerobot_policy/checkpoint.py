@@ -1,13 +1,20 @@
 """pi05 checkpoints as LeRobot writes them: `model.safetensors` + `config.json`.
 
-Loading executes nothing (safetensors and JSON only), accepts keys with or without the
-`model.` prefix, and is strict: a missing, unexpected or mis-shaped key is an error that
-lists them. The expert's unused `lm_head` is present in converted checkpoints and kept.
+Loading executes nothing (safetensors and JSON only) and is strict: a missing, unexpected or
+mis-shaped key is an error that lists them. What LeRobot accepts is accepted too, each fix
+logged: keys with or without the `model.` prefix; the SigLIP tower with or without the
+`vision_model` level (transformers up to 5.5, which LeRobot 0.6 uses, has it; later ones do
+not); `lm_head` without `embed_tokens` (the published pi05_base: PaliGemma ties them, so the
+embedding is filled from the head); older `action_time_mlp_*` names for `time_mlp_*`; pi0's
+`state_proj`, which pi05 has no use for. Checkpoints are written in LeRobot's layout (with
+the `vision_model` level) whatever transformers is installed. The expert's unused `lm_head`
+is present in converted checkpoints and kept.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -18,16 +25,24 @@ from lerobot_policy.errors import PolicyError
 from lerobot_policy.modeling import PI05Policy
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(PolicyError):
     """A checkpoint folder is missing files or does not fit the model."""
 
 
+VISION = ".vision_tower."
+VISION_LEVEL = ".vision_tower.vision_model."
+EMBED = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"
+HEAD = "model.paligemma_with_expert.paligemma.lm_head.weight"
+OLD_NAMES = {"action_time_mlp_in.": "time_mlp_in.", "action_time_mlp_out.": "time_mlp_out."}
+
+
 def save_pretrained(policy: PI05Policy, folder: Path) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {key: value.detach().contiguous() for key, value in policy.state_dict().items()}
+    tensors = {lerobot_key(key): value.detach().contiguous() for key, value in policy.state_dict().items()}
     save_file(tensors, str(folder / WEIGHTS), metadata={"format": "pt"})
     (folder / CONFIG).write_text(json.dumps(policy.config.to_lerobot(), indent=2))
 
@@ -46,12 +61,45 @@ def load_pretrained(folder: Path, *, dtype: torch.dtype = torch.float32) -> PI05
     return policy.to(dtype)
 
 
+def lerobot_key(key: str) -> str:
+    """A key of this model as LeRobot writes it: the SigLIP tower keeps its `vision_model` level."""
+    return key.replace(VISION, VISION_LEVEL, 1) if VISION in key and VISION_LEVEL not in key else key
+
+
+def lerobot_compatible(state: dict[str, torch.Tensor], expected: set[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """A checkpoint's tensors under this model's key names, with what LeRobot fixes on load
+    fixed the same way; and a line for each kind of fix made."""
+    fixes: dict[str, int] = {}
+
+    def fix(what: str) -> None:
+        fixes[what] = fixes.get(what, 0) + 1
+
+    fixed: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        name = key if key.startswith("model.") else f"model.{key}"
+        for old, new in OLD_NAMES.items():
+            if name.startswith(f"model.{old}"):
+                name = name.replace(old, new, 1)
+                fix("older action_time_mlp_* names read as time_mlp_*")
+        if name.startswith("model.state_proj."):
+            fix("pi0's state_proj left out (pi05 has none)")
+            continue
+        if VISION_LEVEL in name and name not in expected:
+            name = name.replace(VISION_LEVEL, VISION, 1)
+        elif VISION in name and name not in expected and name.replace(VISION, VISION_LEVEL, 1) in expected:
+            name = name.replace(VISION, VISION_LEVEL, 1)
+        fixed[name] = value
+    if EMBED not in fixed and HEAD in fixed and EMBED in expected:
+        fixed[EMBED] = fixed[HEAD].clone()
+        fix("embed_tokens filled from lm_head (tied in PaliGemma; the checkpoint carries the head only)")
+    return fixed, [f"{what} ({count} tensor(s))" for what, count in fixes.items()]
+
+
 def load_state(policy: PI05Policy, state: dict[str, torch.Tensor], *, source: str) -> None:
     expected = policy.state_dict()
-    state = {
-        key if key in expected or f"model.{key}" not in expected else f"model.{key}": value
-        for key, value in state.items()
-    }
+    state, fixes = lerobot_compatible(state, set(expected))
+    for line in fixes:
+        log.info("%s: %s", source, line)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [f"{k}: {tuple(state[k].shape)} in the checkpoint, {tuple(expected[k].shape)} in the model"

@@ -68,8 +68,9 @@ def observation_batch(
     tasks: list[str],
 ) -> Batch:
     """What the model sees of one observation per sample: (H, W, 3) uint8 images per camera,
-    raw states, tasks -> padded images in [-1, 1], the prompt with the discretized state."""
-    state = pad_vector(normalizer.normalize(STATE, torch.as_tensor(states, dtype=torch.float32)), config.max_state_dim)
+    raw states, tasks -> padded images in [-1, 1], the prompt with the discretized state: the
+    robot's own state dims, not padded to max_state_dim (as LeRobot 0.6 and openpi write it)."""
+    state = normalizer.normalize(STATE, torch.as_tensor(states, dtype=torch.float32))
     prompts = [pi05_prompt(task, row.numpy()) for task, row in zip(tasks, state, strict=True)]
     prompt, prompt_mask = text.encode(prompts, config.tokenizer_max_length)
     cameras = len(images[0])

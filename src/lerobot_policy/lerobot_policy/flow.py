@@ -2,7 +2,7 @@
 
 Training: t ~ Beta(1.5, 1) * 0.999 + 0.001 (more weight near the noise end), x_t = t * noise
 + (1 - t) * actions, and the model's velocity is regressed onto u = noise - actions.
-Sampling: Euler steps from t = 1 (pure noise) to t = 0 with dt = -1 / steps.
+Sampling: Euler steps from t = 1 (pure noise) to t = 0 with dt = -1 / steps, t = 1 + step * dt.
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ def flow_loss(
 def euler_sample(
     velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor, steps: int
 ) -> torch.Tensor:
-    """Integrate dx/dt = v(x, t) from t = 1 to t = 0 in `steps` Euler steps."""
+    """Integrate dx/dt = v(x, t) from t = 1 to t = 0 in `steps` Euler steps. Each step's time
+    is 1 + step * dt, computed afresh as LeRobot and openpi do (accumulating dt in float32 drifts
+    by 1e-7 a step, which the time embedding turns into 1e-4 in the velocity)."""
     dt = -1.0 / steps
     x = noise
-    t = torch.ones(noise.shape[0], dtype=noise.dtype, device=noise.device)
-    for _ in range(steps):
+    for step in range(steps):
+        t = torch.full((noise.shape[0],), 1.0 + step * dt, dtype=torch.float32, device=noise.device)
         x = x + dt * velocity(x, t)
-        t = t + dt
     return x
