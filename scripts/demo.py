@@ -191,7 +191,8 @@ def convert_and_check(bags: list[Path], dataset: Path) -> bool:
     reports = convert(bags, DatasetSpec.from_profile(load_profile(FOLLOWER)), dataset)
     for r in reports:
         worst = max(r["streams"].values(), key=lambda q: q["worst_staleness_s"])["worst_staleness_s"]
-        frames = f"{r['frames']} frames at {r['fps']} fps, {r['dropped_frames']} dropped"
+        filled = sum(q["filled_frames"] for q in r["streams"].values())
+        frames = f"{r['frames']} frames at {r['fps']} fps (every tick a frame), {filled} filled"
         print(f"  4. episode {r['episode_index']}: {frames}, worst staleness {worst * 1e3:.1f} ms")
     problems = validate(dataset)
     reader = DatasetReader(dataset)
