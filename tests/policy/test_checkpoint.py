@@ -8,6 +8,7 @@ from safetensors.torch import load_file, save_file
 
 from lerobot_policy.checkpoint import CheckpointError, load_pretrained, save_pretrained
 from lerobot_policy.configuration import PI05Config
+from lerobot_policy.errors import PolicyError
 from lerobot_policy.modeling import PI05Policy
 
 
@@ -104,3 +105,27 @@ def test_older_names_and_pi0_leftovers_load_as_lerobot_loads_them(saved, caplog)
     assert torch.equal(loaded.state_dict()["model.time_mlp_in.weight"], policy.state_dict()["model.time_mlp_in.weight"])
     assert "action_time_mlp_* names read as time_mlp_* (4 tensor(s))" in caplog.text
     assert "state_proj left out" in caplog.text
+
+
+def test_a_config_without_vision_variant_takes_it_from_the_weights(saved, caplog):
+    """LeRobot's config.json never names one: PaliGemma fixes SigLIP's size."""
+    _, folder = saved
+    config = json.loads((folder / "config.json").read_text())
+    del config["vision_variant"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with caplog.at_level("INFO"):
+        assert load_pretrained(folder).config.vision_variant == "siglip_tiny"
+    assert "vision_variant siglip_tiny, from the weights' shapes" in caplog.text
+    rewrite(
+        folder, lambda state: {k: v for k, v in state.items() if ".encoder.layers.1." not in k or "vision" not in k}
+    )
+    with pytest.raises(CheckpointError, match=r"names no vision_variant and the weights' SigLIP \(width 32, 1 layers"):
+        load_pretrained(folder)
+
+
+def test_a_checkpoint_of_another_policy_type_is_named(saved):
+    _, folder = saved
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "type": "smolvla"}))
+    with pytest.raises(PolicyError, match="is a 'smolvla' policy, not 'pi05'"):
+        load_pretrained(folder)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.processor import (
-    QuantileNormalizer,
+    Normalizer,
     discretize_state,
     pad_vector,
     pi05_prompt,
@@ -18,7 +19,7 @@ STATS = {"observation.state": {"q01": np.array([0.0, -2.0, 1.0]), "q99": np.arra
 
 
 def test_quantile_normalization_round_trip_and_bounds():
-    norm = QuantileNormalizer(STATS, ["observation.state"])
+    norm = Normalizer(STATS, {"observation.state": "QUANTILES"})
     x = torch.tensor([[0.0, -2.0, 1.0], [1.0, 2.0, 1.0], [0.5, 0.0, 1.0]])
     y = norm.normalize("observation.state", x)
     assert y[0, :2].tolist() == [-1.0, -1.0] and y[1, :2].tolist() == [1.0, 1.0] and y[2, :2].tolist() == [0.0, 0.0]
@@ -26,9 +27,40 @@ def test_quantile_normalization_round_trip_and_bounds():
     torch.testing.assert_close(norm.unnormalize("observation.state", y), x)
 
 
+MODE_STATS = {
+    "a": {"mean": np.array([1.0]), "std": np.array([2.0]), "min": np.array([-3.0]), "max": np.array([5.0]),
+          "q10": np.array([0.0]), "q90": np.array([4.0])},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "x", "expected"),
+    [  # LeRobot's formulas, worked by hand
+        ("MEAN_STD", 5.0, (5.0 - 1.0) / (2.0 + 1e-8)),
+        ("MIN_MAX", 1.0, 2 * (1.0 + 3.0) / 8.0 - 1),
+        ("QUANTILE10", 3.0, 2 * 3.0 / 4.0 - 1),
+        ("IDENTITY", 7.0, 7.0),
+    ],
+)
+def test_every_lerobot_normalization_mode(mode, x, expected):
+    norm = Normalizer(MODE_STATS, {"a": mode})
+    y = norm.normalize("a", torch.tensor([x]))
+    assert y.item() == pytest.approx(expected)
+    assert norm.unnormalize("a", y).item() == pytest.approx(x, abs=1e-6)
+
+
+def test_normalization_mapping_of_a_lerobot_config_is_honoured():
+    config = PI05Config.from_lerobot(
+        {"type": "pi05", "normalization_mapping": {"STATE": "MEAN_STD", "ACTION": "MIN_MAX"}}
+    )
+    assert (config.normalization("STATE"), config.normalization("ACTION")) == ("MEAN_STD", "MIN_MAX")
+    with pytest.raises(PolicyError, match="normalization_mapping ACTION: 'PERCENT' is not one of"):
+        PI05Config.from_lerobot({"type": "pi05", "normalization_mapping": {"ACTION": "PERCENT"}})
+
+
 def test_missing_quantiles_are_named():
-    with pytest.raises(PolicyError, match="needs q01 and q99 stats for action"):
-        QuantileNormalizer(STATS, ["action"])
+    with pytest.raises(PolicyError, match=r"QUANTILES normalization needs \['q01', 'q99'\] stats for action"):
+        Normalizer(STATS, {"action": "QUANTILES"})
 
 
 def test_resize_with_pad_keeps_aspect_and_pads_black():

@@ -102,7 +102,7 @@ def test_collated_batches_have_the_pi05_layout(dataset, tmp_path):
     train(config(dataset, tmp_path / "run", steps=1))
     bundle = PolicyBundle.load(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
     cfg, assets = bundle.policy.config, bundle.assets
-    collator = Collator(cfg, assets.normalizer, assets.text, assets.fast, fast_max_tokens=40)
+    collator = Collator(cfg, assets.normalizer(cfg), assets.text, assets.fast, fast_max_tokens=40)
     frames = TrainingFrames(dataset, chunk_size=cfg.chunk_size)
     batch = collator([frames[0], frames[100]])
     assert batch.images.shape == (2, 2, 3, 224, 224) and batch.images.min() >= -1 and batch.images.max() <= 1

@@ -21,10 +21,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lerobot_policy.checkpoint import load_pretrained, save_pretrained
+from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.fast import FastTokenizer
 from lerobot_policy.modeling import PI05Policy
-from lerobot_policy.processor import QuantileNormalizer
+from lerobot_policy.processor import Normalizer
 from lerobot_policy.text import TextTokenizer
 
 NORMALIZATION, FEATURES, TEXT_DIR, FAST_DIR = "normalization.safetensors", "features.json", "text_tokenizer", "fast"
@@ -48,9 +49,9 @@ class Assets:
     features: Features
     fast: FastTokenizer | None = None
 
-    @property
-    def normalizer(self) -> QuantileNormalizer:
-        return QuantileNormalizer(self.stats, [STATE, ACTION])
+    def normalizer(self, config: PI05Config) -> Normalizer:
+        """State and action normalization in the modes of the policy's normalization_mapping."""
+        return Normalizer(self.stats, {STATE: config.normalization("STATE"), ACTION: config.normalization("ACTION")})
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)

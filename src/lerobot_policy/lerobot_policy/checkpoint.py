@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from lerobot_policy.configuration import PI05Config
+from lerobot_policy.configuration import SIGLIP, PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.modeling import PI05Policy
 
@@ -53,12 +53,34 @@ def load_pretrained(folder: Path, *, dtype: torch.dtype = torch.float32) -> PI05
         if not (folder / name).exists():
             raise CheckpointError(f"{folder} has no {name}: a pi05 checkpoint holds {WEIGHTS} and {CONFIG}")
     try:
-        config = PI05Config.from_lerobot(json.loads((folder / CONFIG).read_text()))
+        raw = json.loads((folder / CONFIG).read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{folder / CONFIG} is not JSON: {exc}") from None
-    policy = PI05Policy(config)
-    load_state(policy, load_file(str(folder / WEIGHTS)), source=str(folder))
+    state = load_file(str(folder / WEIGHTS))
+    if "vision_variant" not in raw:  # LeRobot never writes it: its SigLIP size is fixed by PaliGemma
+        raw = {**raw, "vision_variant": vision_variant_of(state, folder)}
+    policy = PI05Policy(PI05Config.from_lerobot(raw))
+    load_state(policy, state, source=str(folder))
     return policy.to(dtype)
+
+
+def vision_variant_of(state: dict[str, torch.Tensor], folder: Path) -> str:
+    """The SigLIP size whose width, depth and patch the checkpoint's vision weights have."""
+    patch = next((v for k, v in state.items() if "vision_tower." in k and k.endswith("patch_embedding.weight")), None)
+    if patch is None:
+        raise CheckpointError(f"{folder / WEIGHTS} has no SigLIP patch embedding: it is not a pi05 checkpoint")
+    layers = {
+        k.split(".encoder.layers.")[1].split(".")[0] for k in state if ".vision_tower." in k and ".encoder.layers." in k
+    }
+    width, depth, size = patch.shape[0], len(layers), patch.shape[-1]
+    matches = [name for name, v in SIGLIP.items() if (v.hidden, v.depth, v.patch) == (width, depth, size)]
+    if len(matches) != 1:
+        raise CheckpointError(
+            f"{folder / CONFIG} names no vision_variant and the weights' SigLIP (width {width}, {depth} layers, "
+            f'{size} px patches) is none of {sorted(SIGLIP)}: add "vision_variant" to config.json'
+        )
+    log.info("%s: vision_variant %s, from the weights' shapes", folder, matches[0])
+    return matches[0]
 
 
 def lerobot_key(key: str) -> str:

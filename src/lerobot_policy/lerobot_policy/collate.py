@@ -20,14 +20,14 @@ from lerobot_policy.bundle import ACTION, STATE
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.fast import FastTokenizer, to_backbone_ids
 from lerobot_policy.modeling import Batch
-from lerobot_policy.processor import QuantileNormalizer, pad_vector, pi05_prompt, preprocess_images
+from lerobot_policy.processor import Normalizer, pad_vector, pi05_prompt, preprocess_images
 from lerobot_policy.text import TextTokenizer
 
 
 @dataclass
 class Collator:
     config: PI05Config
-    normalizer: QuantileNormalizer
+    normalizer: Normalizer
     text: TextTokenizer
     fast: FastTokenizer | None = None
     fast_max_tokens: int = 64
@@ -60,7 +60,7 @@ class Collator:
 
 def observation_batch(
     config: PI05Config,
-    normalizer: QuantileNormalizer,
+    normalizer: Normalizer,
     text: TextTokenizer,
     *,
     images: list[list[np.ndarray]],

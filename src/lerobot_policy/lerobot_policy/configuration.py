@@ -70,6 +70,10 @@ class PI05Config:
     max_period: float = 4.0
     image_resolution: tuple[int, int] = (224, 224)
     tokenizer_max_length: int = 200
+    # LeRobot's modes per feature type: IDENTITY, MEAN_STD, MIN_MAX, QUANTILES, QUANTILE10
+    normalization_mapping: dict[str, str] = field(
+        default_factory=lambda: {"VISUAL": "IDENTITY", "STATE": "QUANTILES", "ACTION": "QUANTILES"}
+    )
     # the fused training forward
     flow_loss_weight: float = 1.0
     text_loss_weight: float = 0.0
@@ -111,6 +115,12 @@ class PI05Config:
             raise PolicyError(
                 f"image_resolution {self.image_resolution} is not a multiple of the patch size {self.vision.patch}"
             )
+        modes = ("IDENTITY", "MEAN_STD", "MIN_MAX", "QUANTILES", "QUANTILE10")
+        for kind in ("STATE", "ACTION"):
+            if self.normalization_mapping.get(kind, "QUANTILES") not in modes:
+                raise PolicyError(
+                    f"normalization_mapping {kind}: {self.normalization_mapping[kind]!r} is not one of {modes}"
+                )
         if min(self.flow_loss_weight, self.text_loss_weight, self.fast_loss_weight) < 0:
             raise PolicyError("loss weights must be >= 0")
         self.image_resolution = tuple(self.image_resolution)
@@ -127,6 +137,10 @@ class PI05Config:
     @property
     def vision(self) -> SiglipSize:
         return SIGLIP[self.vision_variant]
+
+    def normalization(self, kind: str) -> str:
+        """The normalization mode of a feature type ("STATE", "ACTION")."""
+        return self.normalization_mapping.get(kind, "QUANTILES")
 
     @property
     def image_tokens(self) -> int:

@@ -1,7 +1,9 @@
 """What the pi0.5 model is fed: normalized state and actions, padded images, the prompt.
 
 Formulas as LeRobot's pi05 processor and openpi use them, so a pi05 checkpoint sees here
-exactly the inputs it was trained on: quantile normalization to [-1, 1] (q01/q99), images
+exactly the inputs it was trained on: normalization as its config's normalization_mapping
+says (quantiles to [-1, 1] with q01/q99 by default, as LeRobot's normalizer computes each
+mode), images
 resized with padding to 224 without distortion in [-1, 1] (padding -1), the state
 discretized into 256 bins inside the prompt "Task: ..., State: ...;\\nAction: ".
 """
@@ -17,29 +19,45 @@ from lerobot_policy.errors import PolicyError
 EPS = 1e-8
 
 
-class QuantileNormalizer:
-    """Per-feature (x - q01) / (q99 - q01) scaled to [-1, 1], and back."""
+BOUNDS = {"QUANTILES": ("q01", "q99"), "QUANTILE10": ("q10", "q90"), "MIN_MAX": ("min", "max")}
 
-    def __init__(self, stats: dict[str, dict[str, np.ndarray]], features: list[str]) -> None:
-        self.bounds = {}
-        for feature in features:
-            if feature not in stats or "q01" not in stats[feature] or "q99" not in stats[feature]:
+
+class Normalizer:
+    """Per feature, LeRobot's normalization: bounds (quantiles, min/max) scaled to [-1, 1],
+    mean/std, or identity; and back. pi05 uses quantiles unless its config says otherwise."""
+
+    def __init__(self, stats: dict[str, dict[str, np.ndarray]], modes: dict[str, str]) -> None:
+        self.modes = dict(modes)
+        self.params: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for feature, mode in modes.items():
+            if mode == "IDENTITY":
+                continue
+            names = BOUNDS.get(mode, ("mean", "std"))
+            if feature not in stats or any(name not in stats[feature] for name in names):
                 raise PolicyError(
-                    f"quantile normalization needs q01 and q99 stats for {feature}; "
-                    "the dataset's meta/stats.json lacks them (datasets converted by this suite have them)"
+                    f"{mode} normalization needs {list(names)} stats for {feature}; the dataset's meta/stats.json "
+                    "lacks them (datasets converted by this suite have every one)"
                 )
-            low = torch.as_tensor(np.asarray(stats[feature]["q01"]), dtype=torch.float32)
-            high = torch.as_tensor(np.asarray(stats[feature]["q99"]), dtype=torch.float32)
-            span = high - low
-            self.bounds[feature] = (low, torch.where(span == 0, torch.tensor(EPS), span))
+            first, second = (torch.as_tensor(np.asarray(stats[feature][n]), dtype=torch.float32) for n in names)
+            if mode in BOUNDS:
+                span = second - first
+                self.params[feature] = (first, torch.where(span == 0, torch.tensor(EPS), span))
+            else:
+                self.params[feature] = (first, second)
 
     def normalize(self, feature: str, values: torch.Tensor) -> torch.Tensor:
-        low, span = self.bounds[feature]
-        return 2.0 * (values - low) / span - 1.0
+        mode = self.modes[feature]
+        if mode == "IDENTITY":
+            return values
+        a, b = self.params[feature]
+        return 2.0 * (values - a) / b - 1.0 if mode in BOUNDS else (values - a) / (b + EPS)
 
     def unnormalize(self, feature: str, values: torch.Tensor) -> torch.Tensor:
-        low, span = self.bounds[feature]
-        return (values + 1.0) * span / 2.0 + low
+        mode = self.modes[feature]
+        if mode == "IDENTITY":
+            return values
+        a, b = self.params[feature]
+        return (values + 1.0) * b / 2.0 + a if mode in BOUNDS else values * b + a
 
 
 def resize_with_pad(images: torch.Tensor, height: int, width: int) -> torch.Tensor:

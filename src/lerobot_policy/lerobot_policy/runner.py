@@ -38,7 +38,7 @@ class PolicyRunner:
         self.steps = steps
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.features = bundle.assets.features
-        self.normalizer = bundle.assets.normalizer
+        self.normalizer = bundle.assets.normalizer(bundle.policy.config)
 
     @property
     def config(self) -> PI05Config:

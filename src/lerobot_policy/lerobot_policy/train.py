@@ -45,7 +45,7 @@ from lerobot_policy.fast import FastTokenizer
 from lerobot_policy.memory import keep_freed_memory
 from lerobot_policy.metrics import MetricsLog, plot_losses
 from lerobot_policy.modeling import Batch, PI05Policy
-from lerobot_policy.processor import QuantileNormalizer, pad_vector, pi05_prompt
+from lerobot_policy.processor import Normalizer, pad_vector, pi05_prompt
 from lerobot_policy.text import TextTokenizer, train_small_tokenizer
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -143,7 +143,9 @@ def prepare_assets(cfg: TrainConfig, frames: TrainingFrames, model_config: PI05C
         if key not in stats:
             raise PolicyError(f"{frames.reader.root}/meta/stats.json has no stats for {key}")
     stats = {STATE: stats[cfg.state_key], ACTION: stats[cfg.action_key]}
-    normalizer = QuantileNormalizer(stats, [STATE, ACTION])
+    normalizer = Normalizer(
+        stats, {STATE: model_config.normalization("STATE"), ACTION: model_config.normalization("ACTION")}
+    )
     fast = None
     if model_config.fast_loss_weight > 0:
         chunks = frames.sample_chunks(cfg.fast_fit_chunks, seed=cfg.seed)
@@ -164,7 +166,7 @@ def prepare_assets(cfg: TrainConfig, frames: TrainingFrames, model_config: PI05C
     Assets(stats, text, features, fast).save(folder)
 
 
-def _corpus(frames: TrainingFrames, normalizer: QuantileNormalizer, config: PI05Config) -> Iterator[str]:
+def _corpus(frames: TrainingFrames, normalizer: Normalizer, config: PI05Config) -> Iterator[str]:
     """What the small tokenizer must cover: prompts as the model will see them, text targets, '|'."""
     picked = np.random.default_rng(0).choice(len(frames), size=min(len(frames), 5_000), replace=False)
     states = pad_vector(normalizer.normalize(STATE, torch.as_tensor(frames.states[picked])), config.max_state_dim)
@@ -313,7 +315,9 @@ def train(cfg: TrainConfig) -> Path:
         frames, batch_size=cfg.batch_size, num_workers=cfg.num_workers, generator=torch.Generator(),
         sampler=EpochSampler(len(frames), seed=cfg.seed, rank=dist.rank, world=dist.world,
                              skip=trainer.start * per_step),
-        collate_fn=Collator(config, assets.normalizer, assets.text, assets.fast, _fast_length(assets, frames)),
+        collate_fn=Collator(
+            config, assets.normalizer(config), assets.text, assets.fast, _fast_length(assets, frames, config)
+        ),
         persistent_workers=cfg.num_workers > 0,
     )  # fmt: skip
     metrics = (
@@ -344,11 +348,11 @@ def train(cfg: TrainConfig) -> Path:
     return last if dist.main else checkpoint_dir(output) / "last"
 
 
-def _fast_length(assets: Assets, frames: TrainingFrames) -> int:
+def _fast_length(assets: Assets, frames: TrainingFrames, config: PI05Config) -> int:
     """Room for the longest FAST sequence of sampled chunks, plus a margin and the terminator."""
     if assets.fast is None:
         return 0
-    chunks = assets.normalizer.normalize(ACTION, torch.as_tensor(frames.sample_chunks(200))).numpy()
+    chunks = assets.normalizer(config).normalize(ACTION, torch.as_tensor(frames.sample_chunks(200))).numpy()
     longest = max(len(assets.fast.encode(chunk)) for chunk in chunks)
     return int(longest * 1.25) + 2 + len(assets.text.ids("|"))
 
