@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from lerobot_policy.collate import observation_batch
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.processor import (
@@ -14,6 +15,7 @@ from lerobot_policy.processor import (
     preprocess_images,
     resize_with_pad,
 )
+from lerobot_policy.text import train_small_tokenizer
 
 STATS = {"observation.state": {"q01": np.array([0.0, -2.0, 1.0]), "q99": np.array([1.0, 2.0, 1.0])}}
 
@@ -87,3 +89,19 @@ def test_pad_vector():
     assert pad_vector(torch.ones(2, 6), 32).shape == (2, 32)
     with pytest.raises(PolicyError, match="40 dimensions do not fit the model's 32"):
         pad_vector(torch.ones(40), 32)
+
+
+def test_a_missing_camera_is_fed_as_lerobot_feeds_it():
+    """Present cameras first, then the missing one and the config's empty cameras: all -1,
+    mask off (LeRobot's _preprocess_images)."""
+    config = PI05Config.tiny(empty_cameras=1)
+    stats = {"observation.state": {"q01": np.zeros(2), "q99": np.ones(2)}}
+    text = train_small_tokenizer(["Task: a, State: 1 2;\nAction: "] * 4, vocab_size=300)
+    white = np.full((32, 32, 3), 255, np.uint8)
+    batch = observation_batch(config, Normalizer(stats, {"observation.state": "QUANTILES"}), text,
+                              images=[[None, white]], states=np.zeros((1, 2)), tasks=["a"])  # fmt: skip
+    assert batch.image_masks.tolist() == [[True, False, False]]
+    assert (batch.images[0, 0] == 1).all() and (batch.images[0, 1:] == -1).all()
+    with pytest.raises(PolicyError, match="every camera is missing"):
+        observation_batch(config, Normalizer(stats, {"observation.state": "QUANTILES"}), text,
+                          images=[[None, None]], states=np.zeros((1, 2)), tasks=["a"])  # fmt: skip

@@ -18,6 +18,7 @@ import torch
 
 from lerobot_policy.bundle import ACTION, STATE
 from lerobot_policy.configuration import PI05Config
+from lerobot_policy.errors import PolicyError
 from lerobot_policy.fast import FastTokenizer, to_backbone_ids
 from lerobot_policy.modeling import Batch
 from lerobot_policy.processor import Normalizer, pad_vector, pi05_prompt, preprocess_images
@@ -63,19 +64,30 @@ def observation_batch(
     normalizer: Normalizer,
     text: TextTokenizer,
     *,
-    images: list[list[np.ndarray]],
+    images: list[list[np.ndarray | None]],
     states: np.ndarray,
     tasks: list[str],
 ) -> Batch:
     """What the model sees of one observation per sample: (H, W, 3) uint8 images per camera,
     raw states, tasks -> padded images in [-1, 1], the prompt with the discretized state: the
-    robot's own state dims, not padded to max_state_dim (as LeRobot 0.6 and openpi write it)."""
+    robot's own state dims, not padded to max_state_dim (as LeRobot 0.6 and openpi write it).
+    Cameras as LeRobot feeds them: the present ones first, then each missing one (None) and
+    the config's `empty_cameras` as an all -1 image with its mask off."""
     state = normalizer.normalize(STATE, torch.as_tensor(states, dtype=torch.float32))
     prompts = [pi05_prompt(task, row.numpy()) for task, row in zip(tasks, state, strict=True)]
     prompt, prompt_mask = text.encode(prompts, config.tokenizer_max_length)
-    cameras = len(images[0])
-    pixels = torch.stack([torch.as_tensor(np.stack(views)) for views in images])  # (B, cams, H, W, 3) uint8
+    present = [i for i, view in enumerate(images[0]) if view is not None]
+    if not present:
+        raise PolicyError("every camera is missing from the observation: at least one is needed")
+    batch, side = len(images), config.image_resolution[0]
+    pixels = torch.stack(
+        [torch.as_tensor(np.stack([views[i] for i in present])) for views in images]
+    )  # (B, P, H, W, 3)
     pixels = pixels.permute(0, 1, 4, 2, 3).flatten(0, 1)
-    resized = preprocess_images(pixels, config.image_resolution[0]).unflatten(0, (len(images), cameras))
-    return Batch(images=resized, image_masks=torch.ones(len(images), cameras, dtype=torch.bool), prompt=prompt,
-                 prompt_mask=prompt_mask)  # fmt: skip
+    resized = preprocess_images(pixels, side).unflatten(0, (batch, len(present)))
+    empty = len(images[0]) - len(present) + config.empty_cameras
+    masks = torch.cat(
+        [torch.ones(batch, len(present), dtype=torch.bool), torch.zeros(batch, empty, dtype=torch.bool)], 1
+    )
+    resized = torch.cat([resized, -torch.ones(batch, empty, *resized.shape[2:])], dim=1)
+    return Batch(images=resized, image_masks=masks, prompt=prompt, prompt_mask=prompt_mask)

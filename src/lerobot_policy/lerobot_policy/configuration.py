@@ -69,6 +69,7 @@ class PI05Config:
     min_period: float = 4e-3
     max_period: float = 4.0
     image_resolution: tuple[int, int] = (224, 224)
+    empty_cameras: int = 0  # image slots always fed as missing (all -1, mask off), after the real ones
     tokenizer_max_length: int = 200
     # LeRobot's modes per feature type: IDENTITY, MEAN_STD, MIN_MAX, QUANTILES, QUANTILE10
     normalization_mapping: dict[str, str] = field(
