@@ -1,5 +1,6 @@
 """The conversion command, in its own process."""
 
+import json
 import re
 import signal
 import subprocess
@@ -76,9 +77,34 @@ def test_a_truncated_bag_is_named_and_skip_bad_converts_the_others(tmp_path):
     failed = subprocess.run(command(cut, tmp_path / "ds"), capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1 and "nothing was written" in failed.stderr
     assert f"bag {cut} is truncated: {mcap_file.name} do(es) not end with the mcap footer" in failed.stderr
-    assert "--skip-bad" in failed.stderr and not (tmp_path / "ds").exists()
+    assert "--salvage" in failed.stderr and "--skip-bad" in failed.stderr and not (tmp_path / "ds").exists()
     both = [*command(good, tmp_path / "ds"), str(cut), "--skip-bad"]
     done = subprocess.run(both, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert f"skipped {cut}: bag {cut} is truncated" in done.stderr and "1 bag(s) skipped" in done.stderr
     assert DatasetReader(tmp_path / "ds").tasks == ["a"]
+
+
+def test_salvage_converts_a_cut_off_recording_up_to_the_cut(tmp_path):
+    """The recorder was killed 2/3 into a 2 s episode: its stop event never came. --salvage
+    converts the intact part as an episode that ends at the cut, and the report says so."""
+    cut = write_bag(tmp_path / "cut", SyntheticArm(), [(0, 2, "pick")])
+    mcap_file = next(cut.glob("*.mcap"))
+    mcap_file.write_bytes(mcap_file.read_bytes()[: mcap_file.stat().st_size * 2 // 3])
+    done = subprocess.run([*command(cut, tmp_path / "ds"), "--salvage"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    reader = DatasetReader(tmp_path / "ds")
+    assert reader.num_episodes == 1 and reader.tasks == ["pick"]
+    assert 20 <= reader.num_frames < 60, "the intact part only: about two thirds of 2 s at 30 fps"
+    (report,) = json.loads(next((tmp_path / "ds" / "meta" / "quality").glob("*.json")).read_text())
+    assert report["bag"] == str(cut) and report["salvaged"]["files_cut"] == [mcap_file.name]
+    assert report["salvaged"]["messages_kept"] > 100
+
+
+def test_a_bag_cut_inside_its_first_chunk_has_nothing_to_salvage(tmp_path):
+    cut = write_bag(tmp_path / "cut", SyntheticArm(), [(0, 2, "pick")])
+    mcap_file = next(cut.glob("*.mcap"))
+    mcap_file.write_bytes(mcap_file.read_bytes()[:2000])
+    done = subprocess.run([*command(cut, tmp_path / "ds"), "--salvage"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "is cut inside its first chunk: no complete message survived" in done.stderr
+    assert "nothing was written" in done.stderr and not (tmp_path / "ds").exists()

@@ -81,6 +81,7 @@ def connection_types(connection: Connection) -> dict:
 
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"  # an mcap file starts and ends with it
+SALVAGE_MARKER = "salvaged.json"  # in a salvaged copy of a cut-off bag (lerobot_recorder.salvage)
 
 
 def truncated_files(bag: Path) -> list[str]:
@@ -131,9 +132,9 @@ class Bag:
             if cut := truncated_files(path):
                 raise BagError(
                     f"bag {path} is truncated: {', '.join(cut)} do(es) not end with the mcap footer, so the "
-                    "recording was cut off (a killed recorder, a full disk, a pulled drive). The intact chunks can "
-                    "be recovered with `mcap recover` (the mcap command-line tool); or leave this bag out, or pass "
-                    "--skip-bad to convert the other bags"
+                    "recording was cut off (a killed recorder, a full disk, a pulled drive). Pass --salvage to "
+                    "convert what it holds up to the cut (the episode is marked in the report), or --skip-bad to "
+                    "convert the other bags"
                 ) from None
             raise BagError(f"cannot open bag {path}: {exc}") from None
         self.connections = [c for r in self._readers for c in r.connections]
@@ -161,6 +162,11 @@ class Bag:
     def topics(self) -> dict[str, str]:
         """Topic -> message type, over every connection of the bag."""
         return {c.topic: c.msgtype for c in self.connections}
+
+    @property
+    def salvaged(self) -> bool:
+        """A copy of a cut-off recording: it ends where the recording was cut."""
+        return any((path / SALVAGE_MARKER).exists() for path in self.paths if path.is_dir())
 
     @property
     def end_ns(self) -> int:

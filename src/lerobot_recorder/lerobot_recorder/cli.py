@@ -163,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
     parser.add_argument(
+        "--salvage",
+        action="store_true",
+        help="convert a cut-off mcap bag (a killed recorder, a full disk) up to the cut; its report says so",
+    )
+    parser.add_argument(
         "--skip-bad",
         action="store_true",
         help="convert the bags that can be read, list the others, and exit with code 2",
@@ -177,7 +182,14 @@ def main(argv: list[str] | None = None) -> int:
             options = {"task": args.task, "segmentation": args.segment, "gap_s": args.gap_s, "on_stale": args.on_stale}
             skipped: list[tuple[Path, str]] | None = [] if args.skip_bad else None
             reports = convert(
-                args.bags, spec, args.out, codec=args.codec, progress=progress, skipped=skipped, **options
+                args.bags,
+                spec,
+                args.out,
+                codec=args.codec,
+                progress=progress,
+                skipped=skipped,
+                salvage=args.salvage,
+                **options,
             )
         finally:
             progress.close()

@@ -83,6 +83,7 @@ class BagContent:
     cameras: dict[str, CameraTimes]  # video key -> camera
     tasks: list[tuple[int, str]] = field(default_factory=list)  # (receive ns, text)
     events: list[tuple[int, int, str]] = field(default_factory=list)  # (stamp ns, event, task)
+    cut_ns: int | None = None  # a salvaged recording's last message: an episode open there ends there
 
 
 def cdr_header_stamp(raw: bytes) -> int | None:
@@ -161,6 +162,7 @@ class ContentCollector:
         for camera in cameras.values():
             image_extractor_for(camera.msgtype, camera.topic)  # refuse non-image topics before reading
         self.content = BagContent(Path(path), {f: Series(t, self.names[f]) for f, t in wanted.items()}, cameras)
+        self.content.cut_ns = bag.end_ns if bag.salvaged else None
         self.other_topics = [t for t in (spec.task_topic, spec.events_topic) if t and t in topics]
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +21,7 @@ import numpy as np
 
 from lerobot_recorder import v3_format as fmt
 from lerobot_recorder.align import Alignment
+from lerobot_recorder.bag import bag_paths, truncated_files
 from lerobot_recorder.camera_feed import camera_streams
 from lerobot_recorder.content import BagContent, read_bag
 from lerobot_recorder.episodes import Segmentation, Span, default_segmentation, describe
@@ -32,6 +34,7 @@ from lerobot_recorder.planning import (
     spans_of,
     task_for,
 )
+from lerobot_recorder.salvage import salvage as salvage_bag
 from lerobot_recorder.spec import DatasetSpec
 from lerobot_recorder.streaming import LiveEpisode, StreamingNotPossible, StreamingRead
 from lerobot_recorder.video import codec_options
@@ -122,12 +125,15 @@ def convert(
     codec: str = "libsvtav1",
     progress: Progress | None = None,
     skipped: list[tuple[Path, str]] | None = None,
+    salvage: bool = False,
 ) -> list[dict[str, Any]]:
     """Convert `bags` into the dataset at `out` (created, or appended to). Returns the quality
     reports; they are also saved in the dataset as meta/quality/<first episode>.json. A stream
     stale beyond its alignment bound cuts the episode there (`on_stale="fail"`: an error). With
     a `skipped` list, a bag that cannot be read is left out and named there instead of failing
-    the conversion (only before any of its frames were written: never half a bag)."""
+    the conversion (only before any of its frames were written: never half a bag). With
+    `salvage`, a cut-off mcap bag is converted up to the cut, from a repaired copy, and its
+    episodes' reports say so."""
     if not bags:
         raise RecorderError("no bag to convert")
     if on_stale not in ("cut", "fail"):
@@ -136,13 +142,13 @@ def convert(
     progress = progress or Progress()
     try:
         jobs = partial(streamed_jobs, spec=spec, **options)
-        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped)
+        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped, salvage=salvage)
     except StreamingNotPossible as exc:
         log.warning("converting in two passes: %s", exc)
         if skipped is not None:
             skipped.clear()
         jobs = partial(two_pass_jobs, spec=spec, **options)
-        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped)
+        return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped, salvage=salvage)
 
 
 def _convert(
@@ -154,13 +160,18 @@ def _convert(
     progress: Progress,
     jobs: Callable[[Path], Iterator[EpisodeJob]],
     skipped: list[tuple[Path, str]] | None,
+    salvage: bool,
 ) -> list[dict[str, Any]]:
     reports: list[dict[str, Any]] = []
     writer: DatasetWriter | None = None
+    scratch = tempfile.TemporaryDirectory(prefix="lerobot_salvage_") if salvage else None
     try:
-        for bag_path in bags:
+        for number, source in enumerate(bags):
             started = False
             try:
+                bag_path, salvaged = source, None
+                if scratch is not None and truncated_files(bag_paths(source)):
+                    bag_path, salvaged = salvage_bag(bag_paths(source), Path(scratch.name) / str(number))
                 for job in jobs(bag_path):
                     started = True
                     if writer is None:
@@ -169,11 +180,14 @@ def _convert(
                             out, fps=spec.fps, robot_type=spec.robot_type, features=features, codec=codec
                         )
                         writer.open()
-                    reports.append(_write(writer, job, progress))
+                    report = _write(writer, job, progress)
+                    if salvaged is not None:
+                        report.update(bag=str(source), salvaged=salvaged)
+                    reports.append(report)
             except BagError as exc:
                 if skipped is None or started:
                     raise
-                skipped.append((bag_path, str(exc)))
+                skipped.append((source, str(exc)))
         if writer is None or not reports:
             raise MappingError(f"bags {[str(b) for b in bags]} hold no episode to convert")
         first = writer.episodes[-len(reports)]["episode_index"]
@@ -185,6 +199,9 @@ def _convert(
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     return reports
 
 

@@ -22,9 +22,10 @@ class Span:
     task: str | None = None
 
 
-def from_events(events: list[tuple[int, int, str]], bag: str) -> list[Span]:
+def from_events(events: list[tuple[int, int, str]], bag: str, cut_ns: int | None = None) -> list[Span]:
     """(stamp, event, task) in time order -> kept spans; discarded ones are skipped, and an
-    episode that was started but never stopped is an error (it may be incomplete)."""
+    episode that was started but never stopped is an error (it may be incomplete), unless the
+    recording was cut (`cut_ns`, a salvaged bag): then it ends at the cut."""
     spans, open_start, open_task = [], None, None
     for stamp, event, task in sorted(events):
         if event == START:
@@ -38,7 +39,9 @@ def from_events(events: list[tuple[int, int, str]], bag: str) -> list[Span]:
             if event == STOP_KEEP:
                 spans.append(Span(open_start, stamp, open_task or task or None))
             open_start = None
-    if open_start is not None:
+    if open_start is not None and cut_ns is not None:
+        spans.append(Span(open_start, cut_ns + 1, open_task))
+    elif open_start is not None:
         raise MappingError(
             f"bag {bag}: the episode started at {open_start / 1e9:.3f} s has no stop event; "
             "convert with --segment bag to take the bag as it is"

@@ -39,7 +39,7 @@ def message_stamps(content: BagContent, spec: DatasetSpec, name: str) -> np.ndar
 def event_spans(content: BagContent, spec: DatasetSpec) -> list[Span]:
     if not content.events:
         raise MappingError(f"bag {content.bag} has no episode events on {spec.events_topic}: use --segment bag or gap")
-    return from_events(content.events, str(content.bag))
+    return from_events(content.events, str(content.bag), content.cut_ns)
 
 
 def task_for(span: Span, content: BagContent, override: str | None) -> str:
