@@ -9,7 +9,7 @@ memory: the floor's frames are decoded beforehand, and this machine's page cache
 of a 1.7 GB file between runs, which made conversions read from disk at random.
 A 20 s and a 60 s bag show whether memory grows with episode length (the lower peak of
 several runs of each: a run's peak also depends on how full the queues were when the
-machine stalled).
+machine stalled). A row for --workers: 8 one-camera bags, 2 workers against 1.
 Last line: conversion wall time / encode-only wall time, best against best and the median of
 the runs' ratios (target <= 1.2).
 """
@@ -70,6 +70,40 @@ def convert_in_child(bag: Path, out: Path) -> tuple[float, float]:
     return took, peak / 1024
 
 
+def convert_bags(bags: list[Path], out: Path, profile: Path, workers: int) -> float:
+    """Wall seconds of the real command converting `bags` into one dataset with `workers`."""
+    for bag in bags:
+        for path in bag.iterdir():  # into the page cache, not timed
+            path.read_bytes()
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "lerobot_recorder.cli", "--profile", str(profile), "--out", str(out)]
+    done = subprocess.run([*command, "--workers", str(workers), *map(str, bags)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"conversion failed: {done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def workers_row(work: Path, bags: int = 8, seconds: int = 8) -> None:
+    """8 one-camera bags (one encoder thread each: one worker leaves a core idle), converted
+    with --workers 2 against --workers 1, alternated, best of 2 each."""
+    one_camera = replace(ARM, cameras={"front": ARM.cameras["front"]})
+    folder = work / "workers"
+    paths = [write_bag(folder / f"bag{i}", one_camera, [(0, seconds, "pick the cube")], events=False, seed=i)
+             for i in range(bags)]  # fmt: skip
+    text = PROFILE.read_text().replace("calibration: calibration/", f"calibration: {PROFILE.parent}/calibration/")
+    profile = folder / "one_camera.yaml"
+    profile.write_text("\n".join(line for line in text.splitlines() if "/wrist/image_raw" not in line))
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for attempt in range(2):
+        for workers in (1, 2):
+            times[workers].append(convert_bags(paths, folder / f"ds_{workers}_{attempt}", profile, workers))
+    best_one, best_two = min(times[1]), min(times[2])
+    print(
+        f"{bags} one-camera {seconds} s bags into one dataset: --workers 1 {best_one:.1f} s, --workers 2 "
+        f"{best_two:.1f} s (best of 2): throughput x{best_one / best_two:.2f} (target >= 1.6)"
+    )
+
+
 def encode_only(bag: Path, out: Path, fps: int) -> tuple[float, int]:
     """The floor: the frames the conversion encodes, decoded beforehand, encoded alone."""
     spec = DatasetSpec.from_profile(load_profile(PROFILE))
@@ -123,6 +157,7 @@ def main() -> None:
             "(libsvtav1 g=2 crf=30 preset 12, one thread per camera)"
         )
         print(f"memory 60 s / 20 s: {long_rss / short_rss:.2f} (1.0 = does not grow with episode length)")
+        workers_row(work)
         ratios = sorted(convert / encode for convert, encode, _ in runs)
         print(f"conversion / encode-only: best {long_time / floor:.2f}, median of runs {statistics.median(ratios):.2f}")
 

@@ -276,3 +276,35 @@ def test_without_events_pauses_and_task_changes_make_the_episodes(tmp_path, spec
     assert merged[0]["cut_after"]["frames"] > 80, "the 3 s pause still cuts: no frame may skip time"
     assert merged[0]["cut_after"]["stale"] == ["observation.state", "action", "observation.images.front",
                                                "observation.images.wrist"]  # fmt: skip
+
+
+def test_workers_write_the_dataset_one_process_writes(tmp_path, spec):
+    """Four bags, two at a time into shards, merged: the same episodes, columns, tasks and
+    frames (by the index each synthetic frame carries) as one process; valid for LeRobot."""
+    from lerobot_drivers.cameras import decode_index
+
+    bags = [
+        write_bag(tmp_path / f"bag{i}", SyntheticArm(), [(0, 1, f"t{i % 3}")], events=False, seed=i)
+        for i in range(4)
+    ]  # fmt: skip
+    one = convert(bags, spec, tmp_path / "one", codec="libx264")
+    two = convert(bags, spec, tmp_path / "two", codec="libx264", workers=2)
+    assert validate(tmp_path / "two") == []
+    assert [r["episode_index"] for r in two] == [0, 1, 2, 3] and [r["task"] for r in two] == [r["task"] for r in one]
+    a, b = DatasetReader(tmp_path / "one"), DatasetReader(tmp_path / "two")
+    assert a.tasks == b.tasks and a.num_frames == b.num_frames
+    for i in range(4):
+        x, y = a.episode_data(i), b.episode_data(i)
+        assert x.keys() == y.keys()
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key], err_msg=key)
+        for key in a.video_keys:
+            frames = list(range(0, len(x["index"]), 5))
+            assert [decode_index(f) for f in a.video_frames(i, key, frames)] == [
+                decode_index(f) for f in b.video_frames(i, key, frames)
+            ]
+    assert a.stats.keys() == b.stats.keys()
+    for feature in ("observation.state", "action", "index", "episode_index"):
+        for stat in ("mean", "min", "max"):
+            np.testing.assert_allclose(a.stats[feature][stat], b.stats[feature][stat], rtol=1e-6, err_msg=feature)
+    assert not list(tmp_path.glob(".two.shards-*")), "the shards are gone"

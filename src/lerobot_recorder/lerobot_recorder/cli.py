@@ -163,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--codec", choices=sorted(CODECS), default="libsvtav1")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="bags converted at once, each in its own process into a shard, the shards then merged in order",
+    )
+    parser.add_argument(
         "--salvage",
         action="store_true",
         help="convert a cut-off mcap bag (a killed recorder, a full disk) up to the cut; its report says so",
@@ -189,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=progress,
                 skipped=skipped,
                 salvage=args.salvage,
+                workers=args.workers,
                 **options,
             )
         finally:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,6 +36,7 @@ from lerobot_recorder.planning import (
     spans_of,
     task_for,
 )
+from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.salvage import salvage as salvage_bag
 from lerobot_recorder.spec import DatasetSpec
 from lerobot_recorder.streaming import LiveEpisode, StreamingNotPossible, StreamingRead
@@ -126,6 +129,7 @@ def convert(
     progress: Progress | None = None,
     skipped: list[tuple[Path, str]] | None = None,
     salvage: bool = False,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Convert `bags` into the dataset at `out` (created, or appended to). Returns the quality
     reports; they are also saved in the dataset as meta/quality/<first episode>.json. A stream
@@ -133,13 +137,17 @@ def convert(
     a `skipped` list, a bag that cannot be read is left out and named there instead of failing
     the conversion (only before any of its frames were written: never half a bag). With
     `salvage`, a cut-off mcap bag is converted up to the cut, from a repaired copy, and its
-    episodes' reports say so."""
+    episodes' reports say so. With `workers` > 1, bags are converted that many at a time in
+    separate processes, each into a shard, and the shards merged in order."""
     if not bags:
         raise RecorderError("no bag to convert")
     if on_stale not in ("cut", "fail"):
         raise RecorderError(f"on_stale must be 'cut' or 'fail', got {on_stale!r}")
     options = {"segmentation": segmentation, "gap_s": gap_s, "task": task, "on_stale": on_stale}
     progress = progress or Progress()
+    if workers > 1 and len(bags) > 1:
+        return _convert_in_workers(bags, spec, out, workers=workers, codec=codec, progress=progress,
+                                   options=options, skipped=skipped, salvage=salvage)  # fmt: skip
     try:
         jobs = partial(streamed_jobs, spec=spec, **options)
         return _convert(bags, spec, out, codec=codec, progress=progress, jobs=jobs, skipped=skipped, salvage=salvage)
@@ -190,10 +198,7 @@ def _convert(
                 skipped.append((source, str(exc)))
         if writer is None or not reports:
             raise MappingError(f"bags {[str(b) for b in bags]} hold no episode to convert")
-        first = writer.episodes[-len(reports)]["episode_index"]
-        report_path = writer.stage / "meta" / "quality" / f"episodes_{first:06d}.json"
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(reports, indent=2))
+        _save_reports(writer, reports)
         writer.commit()
     except BaseException:
         if writer is not None:
@@ -203,6 +208,79 @@ def _convert(
         if scratch is not None:
             scratch.cleanup()
     return reports
+
+
+def _save_reports(writer: DatasetWriter, reports: list[dict[str, Any]]) -> None:
+    """The conversion's quality reports, in the dataset as meta/quality/<first episode>.json."""
+    assert writer.stage is not None
+    first = writer.episodes[-len(reports)]["episode_index"]
+    report_path = writer.stage / "meta" / "quality" / f"episodes_{first:06d}.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(reports, indent=2))
+
+
+def _convert_in_workers(
+    bags: list[Path],
+    spec: DatasetSpec,
+    out: Path,
+    *,
+    workers: int,
+    codec: str,
+    progress: Progress,
+    options: dict[str, Any],
+    skipped: list[tuple[Path, str]] | None,
+    salvage: bool,
+) -> list[dict[str, Any]]:
+    """Each bag into a shard dataset of its own, `workers` at a time in separate processes,
+    then the shards merged in bag order into `out`: no frame is encoded twice, and the dataset
+    is the one a single process writes (but for how episodes share video files)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.shards-", dir=out.parent) as scratch:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(
+                    convert_shard, bag, spec, Path(scratch) / f"{number:06d}", codec=codec, options=options,
+                    skip_bad=skipped is not None, salvage=salvage,
+                )
+                for number, bag in enumerate(bags)
+            ]  # fmt: skip
+            results = [future.result() for future in futures]
+        shards = [(Path(scratch) / f"{number:06d}", reports) for number, (reports, _) in enumerate(results) if reports]
+        if skipped is not None:
+            skipped += [entry for _, bad in results for entry in bad]
+        if not shards:
+            raise MappingError(f"bags {[str(b) for b in bags]} hold no episode to convert")
+        features = DatasetReader(shards[0][0]).features
+        writer = DatasetWriter(out, fps=spec.fps, robot_type=spec.robot_type, features=features, codec=codec)
+        writer.open()
+        merged: list[dict[str, Any]] = []
+        try:
+            for shard, reports in shards:
+                for row, report in zip(writer.add_shard(shard), reports, strict=True):
+                    report["episode_index"] = row["episode_index"]
+                    progress.episode_done(report)
+                    merged.append(report)
+            _save_reports(writer, merged)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+    return merged
+
+
+def convert_shard(
+    bag: Path, spec: DatasetSpec, folder: Path, *, codec: str, options: dict[str, Any], skip_bad: bool, salvage: bool
+) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """One worker's part: one bag into its own dataset (nothing, if it is skipped)."""
+    skipped: list[tuple[Path, str]] | None = [] if skip_bad else None
+    try:
+        reports = convert([bag], spec, folder, codec=codec, skipped=skipped, salvage=salvage, **options)
+    except MappingError:
+        if skipped:  # the bag could not be read: nothing to merge, and it is named
+            return [], skipped
+        raise
+    return reports, skipped or []
 
 
 def _write(writer: DatasetWriter, job: EpisodeJob, progress: Progress) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from lerobot_recorder import stats as stats_lib
 from lerobot_recorder import v3_format as fmt
 from lerobot_recorder.errors import DatasetError
+from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.video import VideoFileWriter, codec_options
 
 
@@ -221,6 +222,57 @@ class DatasetWriter:
         self.episode_stats.append(stats)
         return row
 
+    def add_shard(self, shard: Path) -> list[dict[str, Any]]:
+        """Append every episode of another dataset with the same features (a worker's shard):
+        its video files move in whole under the next file indices (nothing is re-encoded), its
+        rows get this dataset's episode, row and task indices. Returns the new meta rows."""
+        if self.stage is None:
+            raise DatasetError("the writer is not open")
+        reader = DatasetReader(shard)
+        ours = {k: (v["dtype"], list(v["shape"])) for k, v in self.features.items()}
+        theirs = {k: (v["dtype"], list(v["shape"])) for k, v in reader.features.items()}
+        if ours != theirs:
+            raise DatasetError(f"shard {shard} has other features than {self.root}: they cannot be merged")
+        self._close_open_files()  # the shard's files follow the ones written so far
+        moved: dict[tuple[str, int, int], tuple[int, int]] = {}
+        rows = []
+        for position, theirs_row in enumerate(reader.episodes):
+            data = reader.episode_data(position)
+            n, index, start = theirs_row["length"], len(self.episodes), self.total_frames
+            task = theirs_row["tasks"][0]
+            frame_index = np.arange(n, dtype=np.int64)
+            columns = {name: data[name] for name in data if name not in fmt.DEFAULT_FEATURES}
+            columns.update({
+                "timestamp": (frame_index / self.fps).astype(np.float32), "frame_index": frame_index,
+                "episode_index": np.full(n, index, dtype=np.int64), "index": start + frame_index,
+                "task_index": np.full(n, self.tasks.setdefault(task, len(self.tasks)), dtype=np.int64),
+            })  # fmt: skip
+            row = {**theirs_row, **self._write_data(columns), "episode_index": index}
+            row.update({"dataset_from_index": start, "dataset_to_index": start + n})
+            for key in self.video_keys:
+                source = (key, theirs_row[f"videos/{key}/chunk_index"], theirs_row[f"videos/{key}/file_index"])
+                if source not in moved:
+                    moved[source] = self._video_next[key]
+                    self._video_next[key] = fmt.next_file(*moved[source])
+                    chunk, file = moved[source]
+                    target = write_fresh(
+                        self.stage / fmt.VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+                    )
+                    shutil.copyfile(reader.video_path(theirs_row, key), target)
+                row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = moved[source]
+            stats = {}
+            for name, value in theirs_row.items():
+                if name.startswith("stats/"):
+                    feature, stat = name[len("stats/") :].rsplit("/", 1)
+                    stats.setdefault(feature, {})[stat] = np.asarray(value)
+            for name in fmt.DEFAULT_FEATURES:  # re-indexed: their stats are this dataset's
+                stats[name] = stats_lib.numeric_stats(columns[name])
+                row.update({f"stats/{name}/{k}": np.asarray(v).tolist() for k, v in stats[name].items()})
+            self.episodes.append(row)
+            self.episode_stats.append(stats)
+            rows.append(row)
+        return rows
+
     def _write_data(self, columns: dict[str, np.ndarray]) -> dict[str, int]:
         schema = fmt.data_schema(self.features)
         arrays = []
@@ -278,12 +330,7 @@ class DatasetWriter:
         if not self.episodes:
             self.abort()
             raise DatasetError(f"no episode to write to {self.root}: nothing was changed")
-        if self._data is not None:
-            self._data[0].close()
-            self._data = None
-        with ThreadPoolExecutor(max_workers=max(1, len(self._videos))) as pool:  # encoders drain in parallel
-            list(pool.map(lambda video: video[0].close(), self._videos.values()))
-        self._videos = {}
+        self._close_open_files()
         self._write_meta()
         (self.stage / ".complete").touch()
         old = self.root.parent / f".{self.root.name}.previous"
@@ -294,6 +341,14 @@ class DatasetWriter:
         if old.exists():
             shutil.rmtree(old)
         self.stage = None
+
+    def _close_open_files(self) -> None:
+        if self._data is not None:
+            self._data[0].close()
+            self._data = None
+        with ThreadPoolExecutor(max_workers=max(1, len(self._videos))) as pool:  # encoders drain in parallel
+            list(pool.map(lambda video: video[0].close(), self._videos.values()))
+        self._videos = {}
 
     def _write_meta(self) -> None:
         assert self.stage is not None
