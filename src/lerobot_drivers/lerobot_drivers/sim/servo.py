@@ -53,6 +53,7 @@ class SimServo:
         self.set("Model_Number", spec.number)
         self.set("ID", servo_id)
         self.set("Goal_Position", self.present_position())
+        self._physics_registers()
         self._publish_state()
 
     # --- register access -------------------------------------------------------------------
@@ -87,7 +88,7 @@ class SimServo:
         return bool(self.get("Torque_Enable"))
 
     def read(self, address: int, length: int) -> bytes:
-        self.update()
+        """The memory as it is: the bus brings every servo up to date before each instruction."""
         return bytes(self.memory[address : address + length])
 
     def _touched(self, address: int, length: int) -> list[str]:
@@ -125,7 +126,6 @@ class SimServo:
             return error
         if any(name in self._read_only for name in self._touched(address, len(data))):
             return 0  # Feetech ignores writes to read-only registers
-        self.update()
         self.memory[address : address + len(data)] = data
         if not self.eeprom_locked:
             for reg in self._eeprom:
@@ -201,7 +201,7 @@ class SimServo:
         vmax = (1 << 15) - 1
         velocity = self.spec.from_si("Present_Velocity", self.velocity * 2 * math.pi / self.spec.resolution)
         self.set("Present_Velocity", max(-vmax, min(vmax, velocity)))
-        self._publish_physics()
+        self._publish_load()
         moving = abs(self.velocity) > 1e-3 or (self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5)
         self.set("Moving", int(moving))
         if self.spec.protocol == "dynamixel":
@@ -209,21 +209,28 @@ class SimServo:
         else:
             self.set("Status", FT_OVERLOAD if self.hardware_error else 0)
 
-    def _publish_physics(self) -> None:
+    def _physics_registers(self) -> None:
+        """Supply voltage and temperature (constant here), written once; and, per load or current
+        register, the raw counts of full load, so a cycle only scales the load."""
         units = self.spec.units
-        holding = self.torque_enabled and not self.hardware_error
-        load = max(-1.0, min(1.0, (self._target_actual() - self.actual) / FULL_LOAD_STEPS)) if holding else 0.0
         for register in ("Present_Voltage", "Present_Input_Voltage"):
             if register in units:
                 self.set(register, self.spec.from_si(register, SUPPLY_V[self.spec.name]))
         self.set("Present_Temperature", self.spec.from_si("Present_Temperature", AMBIENT_C))
+        self._load_counts = []
         for register in ("Present_Load", "Present_Current"):
-            if register not in units:
-                continue
-            physical = load if units[register].si == "1" else abs(load) * FULL_LOAD_A[self.spec.name]
-            if self.spec.registers[register].sign_bit is None and not self.spec.registers[register].signed:
-                physical = abs(physical)
-            self.set(register, self.spec.from_si(register, physical))
+            if register in units:
+                full = 1.0 if units[register].si == "1" else FULL_LOAD_A[self.spec.name]
+                reg = self.spec.registers[register]
+                self._load_counts.append(
+                    (register, full / units[register].scale, reg.sign_bit is None and not reg.signed)
+                )
+
+    def _publish_load(self) -> None:
+        holding = self.torque_enabled and not self.hardware_error
+        load = max(-1.0, min(1.0, (self._target_actual() - self.actual) / FULL_LOAD_STEPS)) if holding else 0.0
+        for register, full_counts, unsigned in self._load_counts:
+            self.set(register, round(abs(load) * full_counts if unsigned else load * full_counts))
 
     # --- faults and the outside world ----------------------------------------------------------
     def move_by_hand(self, present_position: float) -> None:
@@ -255,6 +262,7 @@ class SimServo:
         self.velocity = 0.0
         self.set("Goal_Position", self.present_position())
         self._last_update = time.monotonic()
+        self._physics_registers()
         self._publish_state()
 
     def status_error(self) -> int:
