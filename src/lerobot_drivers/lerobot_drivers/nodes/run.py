@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -80,9 +81,26 @@ class StopSignals:
 
     def ignore_from_now(self) -> None:
         """Once released, the process only exits: a late signal must not kill it half-way
-        (Python resets its own handlers to the default, deadly, one while finalizing)."""
+        (Python resets its own handlers to the default, deadly, one while finalizing), nor
+        wake a guard condition that is being destroyed."""
+        self._guard = None
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
+
+
+def exit_if_stuck(code: int, after_s: float = 5.0) -> threading.Timer:
+    """The hardware is released: if tearing ROS down then hangs, exit anyway with `code`, so a
+    launch file or service manager never waits on a process that has nothing left to do."""
+
+    def leave() -> None:
+        print("ROS teardown did not finish within 5 s after the release: exiting", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(code)
+
+    timer = threading.Timer(after_s, leave)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> int:
@@ -109,10 +127,12 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
         node.release()
         if stop.received > 1:
             node.get_logger().info(f"{stop.received - 1} further stop signal(s) waited for the release")
+        stop.ignore_from_now()
+        watchdog = exit_if_stuck(code)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
-        stop.ignore_from_now()
+        watchdog.cancel()
     return code
 
 
