@@ -84,6 +84,14 @@ def policies_for(content: BagContent, spec: DatasetSpec) -> dict[str, AlignPolic
     return policies
 
 
+@dataclass
+class Aligned:
+    """An episode as aligned: its span of the bag and its frames."""
+
+    span: Span
+    result: Alignment
+
+
 def align_span(content: BagContent, spec: DatasetSpec, span: Span, on_stale: str = "cut") -> list[Aligned]:
     """The span's episodes: one, or more where a stale stream cuts it (`on_stale="fail"`:
     an error instead)."""
@@ -103,29 +111,18 @@ def align_span(content: BagContent, spec: DatasetSpec, span: Span, on_stale: str
             f"{cut.at_ns / 1e9:.3f} s, which would cut the episode there. Raise the stream's max_age_s "
             "(hold) or fill_periods (nearest) in the profile's dataset.align, or convert with --on-stale cut"
         )
-    episodes = _whole_runs(runs)
-    if not episodes:
+    kept = _whole_runs(runs)
+    if not kept:
         raise MappingError(
             f"bag {content.bag}: the episode at {span.start_ns / 1e9:.3f} s aligns to fewer than 2 frames"
         )
-    first, last = episodes[0].result.grid_ns[0], episodes[-1].result.grid_ns[-1]
-    for episode in episodes:
-        grid = episode.result.grid_ns
-        start_ns = span.start_ns if grid[0] == first else int(grid[0])
-        end_ns = span.end_ns if grid[-1] == last else int(grid[-1]) + 1
-        episode.span = Span(start_ns, end_ns, span.task)
-    return episodes
+    # the first and last episode keep the span's ends; a cut ends one and starts the next at its frames
+    starts = [span.start_ns, *(int(run.grid_ns[0]) for run in kept[1:])]
+    ends = [*(int(run.grid_ns[-1]) + 1 for run in kept[:-1]), span.end_ns]
+    return [Aligned(Span(a, b, span.task), run) for a, b, run in zip(starts, ends, kept, strict=True)]
 
 
-@dataclass
-class Aligned:
-    """An episode as aligned: its span of the bag and its frames."""
-
-    span: Span
-    result: Alignment
-
-
-def _whole_runs(runs: list[Alignment]) -> list[Aligned]:
+def _whole_runs(runs: list[Alignment]) -> list[Alignment]:
     """Runs of two frames or more. A shorter one is lost with the ticks around it: before the
     first episode they count as trimmed, after one as part of the cut that ends it."""
     kept: list[Alignment] = []
@@ -142,7 +139,7 @@ def _whole_runs(runs: list[Alignment]) -> list[Aligned]:
         elif (cut := kept[-1].cut_after) is not None:
             stale = tuple(dict.fromkeys([*cut.stale, *(run.cut_after.stale if run.cut_after else ())]))
             kept[-1].cut_after = Cut(cut.at_ns, cut.frames + len(run.grid_ns) + after, stale)
-    return [Aligned(Span(0, 0), run) for run in kept]
+    return kept
 
 
 def frame_picks(content: BagContent, result: Alignment) -> dict[str, np.ndarray]:

@@ -130,10 +130,11 @@ class ArmNode(ReleasingNode):
         return number(self, "rate_hz") or self.arm.profile.control.rate_hz
 
     def _set_rate(self, rate_hz: float) -> None:
-        if self._timer is not None:
+        if self._timer is not None and self.arm is not None:
+            rate = rate_hz or self.arm.profile.control.rate_hz
             self.destroy_timer(self._timer)
-            self._timer = self.create_timer(1.0 / self._rate(), self._cycle)
-            self.get_logger().info(f"control rate now {self._rate():.0f} Hz")
+            self._timer = self.create_timer(1.0 / rate, self._cycle)
+            self.get_logger().info(f"control rate now {rate:.0f} Hz")
 
     def _stop_timers(self) -> None:
         for timer in (self._timer, self._diag_timer):
