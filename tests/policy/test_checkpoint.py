@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 from lerobot_policy.checkpoint import CheckpointError, load_pretrained, save_pretrained
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
-from lerobot_policy.modeling import PI05Policy
+from lerobot_policy.modeling import Batch, PI05Policy
 
 
 @pytest.fixture
@@ -129,3 +129,41 @@ def test_a_checkpoint_of_another_policy_type_is_named(saved):
     (folder / "config.json").write_text(json.dumps({**config, "type": "smolvla"}))
     with pytest.raises(PolicyError, match="is a 'smolvla' policy, not 'pi05'"):
         load_pretrained(folder)
+
+
+def test_bfloat16_weights_as_lerobot_keeps_them(tmp_path):
+    """dtype bfloat16: the Gemma stacks in bf16; SigLIP, projector, norms (adaptive ones too),
+    action and time projections in fp32; sampling runs and stays near the fp32 result."""
+    policy = PI05Policy(PI05Config.tiny())
+    with torch.no_grad():
+        for name, parameter in policy.named_parameters():
+            if "dense" in name:
+                parameter.normal_(0, 0.05)
+    save_pretrained(policy, tmp_path)
+    bf16 = load_pretrained(tmp_path, dtype="bfloat16")
+    dtypes = {name: p.dtype for name, p in bf16.named_parameters()}
+    prefix = "model.paligemma_with_expert."
+    assert dtypes[prefix + "paligemma.model.language_model.layers.0.self_attn.q_proj.weight"] == torch.bfloat16
+    assert dtypes[prefix + "gemma_expert.model.layers.0.mlp.up_proj.weight"] == torch.bfloat16
+    assert dtypes[prefix + "paligemma.model.language_model.embed_tokens.weight"] == torch.bfloat16
+    for fp32 in (
+        prefix + "paligemma.model.vision_tower.embeddings.patch_embedding.weight",
+        prefix + "paligemma.model.multi_modal_projector.linear.weight",
+        prefix + "paligemma.model.language_model.norm.weight",
+        prefix + "gemma_expert.model.layers.0.input_layernorm.dense.weight",
+        prefix + "gemma_expert.model.norm.dense.weight",
+        "model.action_in_proj.weight", "model.time_mlp_in.weight", "model.action_out_proj.weight",
+    ):  # fmt: skip
+        assert dtypes[fp32] == torch.float32, fp32
+    config = policy.config
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(
+        images=torch.rand(1, 2, 3, 224, 224, generator=g) * 2 - 1, image_masks=torch.ones(1, 2, dtype=torch.bool),
+        prompt=torch.randint(0, config.vocab_size, (1, 6), generator=g), prompt_mask=torch.ones(1, 6, dtype=torch.bool),
+    )  # fmt: skip
+    noise = torch.randn(1, config.chunk_size, config.max_action_dim, generator=g)
+    exact = load_pretrained(tmp_path).sample_actions(batch, noise)
+    rounded = bf16.sample_actions(batch, noise)
+    assert rounded.dtype == torch.float32
+    assert (rounded - exact).abs().max() < 0.05
+    assert load_pretrained(tmp_path, dtype="bfloat16").config.dtype == "bfloat16"

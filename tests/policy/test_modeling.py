@@ -136,3 +136,26 @@ def test_a_tiny_model_overfits_a_tiny_dataset():
     last = {k: sum(h[k] for h in history[-20:]) / 20 for k in history[0]}
     for key in ("loss", "flow", "text", "fast"):
         assert last[key] <= history[0][key] / 10, f"{key}: {history[0][key]:.3f} -> {last[key]:.3f}"
+
+
+def test_noise_draws_sharing_a_prefix_equal_separate_passes():
+    """flow_num_repeats: each draw's velocities and loss equal a one-draw pass with that noise
+    and time; the draws do not see each other and the prefix is computed once."""
+    repeats = 3
+    policy = tiny(flow_loss_weight=1.0, text_loss_weight=1.0, fast_loss_weight=1.0, flow_num_repeats=repeats)
+    single = tiny(flow_loss_weight=1.0, text_loss_weight=1.0, fast_loss_weight=1.0)
+    b = batch(policy.config)
+    b.action_pad = torch.zeros(2, policy.config.chunk_size, dtype=torch.bool)
+    b.action_pad[1, -3:] = True
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(2, repeats, *b.actions.shape[1:], generator=g)
+    t = torch.rand(2, repeats, generator=g)
+    with torch.no_grad():
+        fused = policy.model.outputs(b, noise, t)
+        alone = [single.model.outputs(b, noise[:, r], t[:, r]) for r in range(repeats)]
+    velocity = fused.velocity.unflatten(0, (2, repeats))
+    for r, one in enumerate(alone):
+        torch.testing.assert_close(velocity[:, r], one.velocity, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fused.losses["text"], one.losses["text"], rtol=1e-5, atol=1e-6)
+    mean_flow = torch.stack([one.losses["flow"] for one in alone]).mean()
+    torch.testing.assert_close(fused.losses["flow"], mean_flow, rtol=1e-5, atol=1e-6)

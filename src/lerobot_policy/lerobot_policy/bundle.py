@@ -94,6 +94,6 @@ class PolicyBundle:
         self.assets.save(folder)
 
     @classmethod
-    def load(cls, folder: Path, *, dtype: torch.dtype = torch.float32) -> PolicyBundle:
+    def load(cls, folder: Path, *, dtype: str | None = None) -> PolicyBundle:
         assets = Assets.load(folder)  # first: its error names every file a policy folder needs
         return cls(load_pretrained(folder, dtype=dtype), assets)

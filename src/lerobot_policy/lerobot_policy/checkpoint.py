@@ -47,7 +47,9 @@ def save_pretrained(policy: PI05Policy, folder: Path) -> None:
     (folder / CONFIG).write_text(json.dumps(policy.config.to_lerobot(), indent=2))
 
 
-def load_pretrained(folder: Path, *, dtype: torch.dtype = torch.float32) -> PI05Policy:
+def load_pretrained(folder: Path, *, dtype: str | None = None) -> PI05Policy:
+    """The policy of a checkpoint folder, in `dtype` ("float32" or "bfloat16"; default: the
+    config's `dtype`, as LeRobot loads it)."""
     folder = Path(folder)
     for name in (WEIGHTS, CONFIG):
         if not (folder / name).exists():
@@ -61,7 +63,7 @@ def load_pretrained(folder: Path, *, dtype: torch.dtype = torch.float32) -> PI05
         raw = {**raw, "vision_variant": vision_variant_of(state, folder)}
     policy = PI05Policy(PI05Config.from_lerobot(raw))
     load_state(policy, state, source=str(folder))
-    return policy.to(dtype)
+    return policy.set_precision(dtype or policy.config.dtype)
 
 
 def vision_variant_of(state: dict[str, torch.Tensor], folder: Path) -> str:

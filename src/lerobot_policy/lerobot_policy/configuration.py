@@ -79,8 +79,12 @@ class PI05Config:
     flow_loss_weight: float = 1.0
     text_loss_weight: float = 0.0
     fast_loss_weight: float = 0.0
-    knowledge_insulation: bool = False
+    knowledge_insulation: bool = False  # the expert reads the backbone's keys and values without gradients into them
+    # FAST codes take the ids just below the last `fast_skip_tokens` of the vocabulary: 128 as
+    # pi0-FAST, 1152 in LeRobot's fused pi05 branch (pi052)
     fast_skip_tokens: int = 128
+    # noise draws per sample in one fused pass: the suffix repeated, the prefix computed once
+    flow_num_repeats: int = 1
     # optimisation (LeRobot's defaults)
     optimizer_lr: float = 2.5e-5
     optimizer_betas: tuple[float, float] = (0.9, 0.95)
@@ -122,6 +126,8 @@ class PI05Config:
                 raise PolicyError(
                     f"normalization_mapping {kind}: {self.normalization_mapping[kind]!r} is not one of {modes}"
                 )
+        if self.flow_num_repeats < 1:
+            raise PolicyError(f"flow_num_repeats {self.flow_num_repeats} must be >= 1 (noise draws per sample)")
         if min(self.flow_loss_weight, self.text_loss_weight, self.fast_loss_weight) < 0:
             raise PolicyError("loss weights must be >= 0")
         self.image_resolution = tuple(self.image_resolution)

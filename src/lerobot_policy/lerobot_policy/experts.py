@@ -63,6 +63,11 @@ class GemmaStack(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(size, cond_dim) for _ in range(size.depth))
         self.norm = AdaptiveRMSNorm(size.width, cond_dim) if cond_dim else RMSNorm(size.width)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype its hidden states travel in: its projections' (norms may stay fp32)."""
+        return self.layers[0].self_attn.q_proj.weight.dtype
+
 
 def _norm(module: nn.Module, x: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     if isinstance(module, AdaptiveRMSNorm):
@@ -76,19 +81,27 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), scale=q.shape[-1] ** -0.5)
 
 
+KeysValues = tuple[torch.Tensor, torch.Tensor]  # (B, kv heads, N, hd) each, rotated
+PrefixCache = list[KeysValues]  # per layer: the prefix's keys and values, for sampling
+
+
 def joint_layer(
     layers: list[DecoderLayer],
     hiddens: list[torch.Tensor | None],
-    mask: torch.Tensor,  # (B, 1, N, N) additive
+    mask: torch.Tensor,  # (B, 1, rows, past + N) additive
     positions: torch.Tensor,  # (B, N)
     cond: torch.Tensor | None,
     *,
+    past: KeysValues | None = None,
     insulate: bool = False,
     keep_from: list[int] | None = None,
-) -> list[torch.Tensor | None]:
-    """One layer of every expert. `keep_from[i]`: the first of expert i's rows to compute
-    past attention (all of its rows still give keys and values); the others are dropped,
-    and an expert with no row left returns None."""
+) -> tuple[list[torch.Tensor | None], KeysValues]:
+    """One layer of every expert: the one place a decoder layer is written, for the joint
+    training pass, the prefix pass that fills the sampling cache and the denoising steps that
+    read it. `past`: keys and values of earlier tokens (the prefix cache) that the queries
+    also attend to, never written. `keep_from[i]`: the first of expert i's rows to compute
+    past attention (all of its rows still give keys and values); the others are dropped, and
+    an expert with no row left returns None. Also returns this layer's own keys and values."""
     present = [i for i, h in enumerate(hiddens) if h is not None]
     starts = {i: (keep_from[i] if keep_from else 0) for i in present}
     lengths, gates, parts = [], {}, {"q": [], "k": [], "v": []}
@@ -100,6 +113,9 @@ def joint_layer(
     kept = [tokens - starts[i] for i, tokens in zip(present, lengths, strict=True)]
     q, k, v = (torch.cat(parts[name], dim=2) for name in "qkv")  # (B, heads, N, hd)
     q, k = rope(q, positions), rope(k, positions)
+    own = (k, v)
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)  # new tensors: the cache stays
     if keep_from:
         offsets = [sum(lengths[:j]) for j in range(len(lengths))]
         selected = torch.cat([torch.arange(offset + starts[i], offset + tokens, device=q.device)
@@ -127,7 +143,7 @@ def joint_layer(
         x = gated_residual(hiddens[i][:, starts[i] :], layer.self_attn.o_proj(chunk), gates[i])
         normed, gate = _norm(layer.post_attention_layernorm, x, cond)
         results[i] = gated_residual(x, layer.mlp(normed), gate)
-    return results
+    return results, own
 
 
 def joint_forward(
@@ -139,20 +155,25 @@ def joint_forward(
     *,
     insulate: bool = False,
     keep_from: list[int] | None = None,
+    past: PrefixCache | None = None,
+    record: PrefixCache | None = None,
 ) -> list[torch.Tensor | None]:
     """All layers of all experts over their tokens (None: an expert without tokens), then
     each expert's final norm. With `keep_from`, each expert's output holds only its rows
     from keep_from[i] on: the last layer computes nothing past attention for rows whose
-    output nobody reads (image tokens in training, the whole prefix for flow only)."""
+    output nobody reads (image tokens in training, the whole prefix for flow only). `past`:
+    a prefix cache every layer reads; `record`: a list each layer's keys and values are
+    appended to."""
     depth = stacks[0].size.depth
     for index in range(depth):
         last = keep_from if index == depth - 1 else None
         layers = [s.layers[index] for s in stacks]
-        hiddens = joint_layer(layers, hiddens, mask, positions, cond, insulate=insulate, keep_from=last)
+        hiddens, keys_values = joint_layer(
+            layers, hiddens, mask, positions, cond, past=past[index] if past else None, insulate=insulate, keep_from=last
+        )
+        if record is not None:
+            record.append(keys_values)
     return [None if h is None else _norm(s.norm, h, cond)[0] for s, h in zip(stacks, hiddens, strict=True)]
-
-
-PrefixCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (B, heads, P, hd), rotated
 
 
 def prefix_pass(
@@ -160,19 +181,8 @@ def prefix_pass(
 ) -> tuple[torch.Tensor, PrefixCache]:
     """The backbone over the prefix alone, keeping every layer's keys and values for sampling."""
     cache: PrefixCache = []
-    hidden = prefix
-    for layer in backbone.layers:
-        normed, _ = _norm(layer.input_layernorm, hidden, None)
-        q, k, v = layer.self_attn.qkv(normed)
-        q, k = rope(q, positions), rope(k, positions)
-        groups = q.shape[1] // k.shape[1]
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        cache.append((k, v))
-        out = _attend(q, k, v, mask)
-        hidden = hidden + layer.self_attn.o_proj(out.transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1))
-        normed, _ = _norm(layer.post_attention_layernorm, hidden, None)
-        hidden = hidden + layer.mlp(normed)
-    return _norm(backbone.norm, hidden, None)[0], cache
+    (out,) = joint_forward([backbone], [prefix], mask, positions, record=cache)
+    return out, cache
 
 
 def suffix_pass(
@@ -184,20 +194,7 @@ def suffix_pass(
     *,
     cond: torch.Tensor,
 ) -> torch.Tensor:
-    """The action expert over the suffix, reading the prefix cache (never writing to it): one
-    denoising step costs only the suffix's tokens."""
-    hidden = suffix
-    for layer, (k_prefix, v_prefix) in zip(expert.layers, cache, strict=True):
-        normed, gate = _norm(layer.input_layernorm, hidden, cond)
-        q, k, v = layer.self_attn.qkv(normed)
-        q, k = rope(q, positions), rope(k, positions)
-        groups = q.shape[1] // k.shape[1]
-        k = torch.cat([k_prefix, k.repeat_interleave(groups, dim=1)], dim=2)  # a new tensor: the cache stays as it is
-        v = torch.cat([v_prefix, v.repeat_interleave(groups, dim=1)], dim=2)
-        out = _attend(q, k, v, mask)
-        hidden = gated_residual(
-            hidden, layer.self_attn.o_proj(out.transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1)), gate
-        )
-        normed, gate = _norm(layer.post_attention_layernorm, hidden, cond)
-        hidden = gated_residual(hidden, layer.mlp(normed), gate)
-    return _norm(expert.norm, hidden, cond)[0]
+    """The action expert over the suffix, reading the prefix cache: one denoising step costs
+    only the suffix's tokens."""
+    (out,) = joint_forward([expert], [suffix], mask, positions, cond, past=cache)
+    return out

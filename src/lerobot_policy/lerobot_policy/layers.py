@@ -26,7 +26,8 @@ class RMSNorm(nn.Module):
 
 
 class AdaptiveRMSNorm(nn.Module):
-    """norm(x) * (1 + scale) + shift, and a gate for the residual, all from `cond`."""
+    """norm(x) * (1 + scale) + shift, and a gate for the residual, all from `cond`: (B, C)
+    for all tokens, or (B, G, C) for G equal groups of tokens (one per noise draw)."""
 
     def __init__(self, dim: int, cond_dim: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -38,7 +39,12 @@ class AdaptiveRMSNorm(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x32 = x.float()
         normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        scale, shift, gate = self.dense(cond).float()[:, None, :].chunk(3, dim=-1)  # (B, 1, D) each
+        modulation = self.dense(cond).float()
+        if modulation.dim() == 2:
+            modulation = modulation[:, None, :]  # (B, 1, 3D): the same for every token
+        else:  # (B, G, 3D) -> one row per token
+            modulation = modulation.repeat_interleave(x.shape[1] // modulation.shape[1], dim=1)
+        scale, shift, gate = modulation.chunk(3, dim=-1)
         return (normed * (1.0 + scale) + shift).type_as(x), gate.type_as(x)
 
 

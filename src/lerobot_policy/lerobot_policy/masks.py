@@ -7,7 +7,8 @@ FAST tokens are causal (a target must not see itself or later ones, or its loss 
 copying); the suffix is one block. Right after the mask is built, the suffix is forbidden to
 see FAST: the FAST tokens encode the very actions the suffix must predict from noise.
 Positions: the suffix continues after the non-FAST prefix, as at inference, where no FAST
-tokens exist.
+tokens exist. Several noise draws of one sample share its prefix: their suffixes follow each
+other, each seeing the prefix and itself only, at the same positions.
 """
 
 from __future__ import annotations
@@ -80,3 +81,23 @@ def positions(segments: Segments, pad_masks: torch.Tensor) -> torch.Tensor:
 def additive(allowed: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, N, N) bool -> (B, 1, N, N) additive mask for attention scores: 0 or NEG_INF."""
     return torch.where(allowed[:, None], torch.tensor(0.0, dtype=dtype), torch.tensor(NEG_INF, dtype=dtype))
+
+
+def repeat_suffix(
+    allowed: torch.Tensor, positions: torch.Tensor, prefix: int, repeats: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The masks and positions of one suffix -> those of `repeats` suffixes after the same
+    prefix: each sees the prefix as the one suffix did and itself, never another; the prefix
+    sees none of them."""
+    if repeats == 1:
+        return allowed, positions
+    batch, total = positions.shape
+    suffix = total - prefix
+    size = prefix + repeats * suffix
+    out = torch.zeros(batch, size, size, dtype=torch.bool, device=allowed.device)
+    out[:, :prefix, :prefix] = allowed[:, :prefix, :prefix]
+    for r in range(repeats):
+        rows = slice(prefix + r * suffix, prefix + (r + 1) * suffix)
+        out[:, rows, :prefix] = allowed[:, prefix:, :prefix]
+        out[:, rows, rows] = allowed[:, prefix:, prefix:]
+    return out, torch.cat([positions[:, :prefix], positions[:, prefix:].repeat(1, repeats)], dim=1)

@@ -26,7 +26,7 @@ from lerobot_policy.errors import PolicyError
 from lerobot_policy.experts import GemmaStack, joint_forward, prefix_pass, suffix_pass
 from lerobot_policy.flow import euler_sample, flow_loss, noisy_actions, sample_time
 from lerobot_policy.layers import sinusoidal_embedding
-from lerobot_policy.masks import Segments, additive, fused_masks
+from lerobot_policy.masks import Segments, additive, fused_masks, repeat_suffix
 
 
 @dataclass
@@ -46,6 +46,22 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return Batch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
+
+
+@dataclass
+class Noisy:
+    x_t: torch.Tensor  # (B * R, H, D) the noisy actions the expert sees
+    target: torch.Tensor  # (B * R, H, D) the velocity it is trained towards
+
+
+@dataclass
+class Outputs:
+    """What one training pass computed: the losses, and for the flow the velocities the
+    expert predicted and their targets, (B * R, H, max_action_dim) (R noise draws per sample)."""
+
+    losses: dict[str, torch.Tensor]
+    velocity: torch.Tensor | None = None
+    target: torch.Tensor | None = None
 
 
 class Projector(nn.Module):
@@ -113,19 +129,31 @@ class PI05Model(nn.Module):
         return self.paligemma_with_expert.paligemma.model.language_model
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
-        """Language, text-target and FAST tokens: scaled by sqrt(width) exactly once."""
-        return self.language.embed_tokens(ids) * math.sqrt(self.config.backbone.width)
+        """Language, text-target and FAST tokens: scaled by sqrt(width) exactly once, the
+        factor in the embedding's dtype as Gemma rounds it (45.25 in bf16)."""
+        table = self.language.embed_tokens
+        return table(ids) * torch.tensor(math.sqrt(self.config.backbone.width), dtype=table.weight.dtype)
 
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
         """(B, cameras, 3, H, W) -> (B, cameras * tokens, width), unscaled projector output."""
         batch = images.shape[0]
         inner = self.paligemma_with_expert.paligemma.model
-        features = inner.vision_tower(pixel_values=images.flatten(0, 1)).last_hidden_state
-        return inner.multi_modal_projector.linear(features).reshape(batch, -1, self.config.backbone.width)
+        pixels = images.flatten(0, 1).to(inner.multi_modal_projector.linear.weight.dtype)
+        features = inner.multi_modal_projector.linear(inner.vision_tower(pixel_values=pixels).last_hidden_state)
+        return features.reshape(batch, -1, self.config.backbone.width).to(self.language.dtype)
 
     def time_condition(self, t: torch.Tensor) -> torch.Tensor:
         emb = sinusoidal_embedding(t, self.config.expert.width, self.config.min_period, self.config.max_period)
-        return F.silu(self.time_mlp_out(F.silu(self.time_mlp_in(emb))))
+        return F.silu(self.time_mlp_out(F.silu(self.time_mlp_in(emb.to(self.time_mlp_in.weight.dtype)))))
+
+    def embed_actions(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H, max_action_dim) noisy actions -> expert tokens in the expert's dtype."""
+        tokens = self.action_in_proj(x.to(self.action_in_proj.weight.dtype))
+        return tokens.to(self.paligemma_with_expert.gemma_expert.model.dtype)
+
+    def velocity(self, suffix_out: torch.Tensor) -> torch.Tensor:
+        """Expert outputs -> (B, H, max_action_dim) velocities, in fp32 whatever the weights."""
+        return self.action_out_proj(suffix_out.to(self.action_out_proj.weight.dtype)).float()
 
     def prefix(
         self, batch: Batch, *, with_targets: bool, with_fast: bool
@@ -146,6 +174,25 @@ class PI05Model(nn.Module):
         segments = Segments(images=images.shape[1], prompt=batch.prompt.shape[1], targets=targets, fast=fast)
         return torch.cat(parts, dim=1), torch.cat(masks, dim=1), segments
 
+    def _suffix(
+        self, actions: torch.Tensor, noise: torch.Tensor | None, t: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, Noisy]:
+        """The noisy-action tokens of `flow_num_repeats` draws per sample, side by side in the
+        sequence ((B, R * H, width)), their time conditions ((B, width) or (B, R, width)), and
+        the draws flattened to (B * R, H, D) for the loss. `noise` (B, [R,] H, D), `t` (B, [R])."""
+        repeats = self.config.flow_num_repeats
+        batch, horizon, dims = actions.shape
+        if noise is None:
+            noise = torch.randn(batch, repeats, horizon, dims, device=actions.device, dtype=actions.dtype)
+        if t is None:
+            t = sample_time(batch * repeats, self.config).to(actions.device)
+        noise, t = noise.reshape(batch * repeats, horizon, dims), t.reshape(batch * repeats)
+        x_t, target = noisy_actions(actions.repeat_interleave(repeats, dim=0), noise, t)
+        tokens = self.embed_actions(x_t).reshape(batch, repeats * horizon, -1)
+        cond = self.time_condition(t)
+        cond = cond if repeats == 1 else cond.reshape(batch, repeats, -1)
+        return tokens, cond, Noisy(x_t, target)
+
     # --- losses ---------------------------------------------------------------------------------
     def _next_token_loss(
         self, hidden: torch.Tensor, pad: torch.Tensor, start: int, ids: torch.Tensor, mask: torch.Tensor
@@ -164,6 +211,10 @@ class PI05Model(nn.Module):
     def forward(
         self, batch: Batch, noise: torch.Tensor | None = None, t: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
+        """The weighted "loss" and each active loss ("flow", "text", "fast")."""
+        return self.outputs(batch, noise, t).losses
+
+    def outputs(self, batch: Batch, noise: torch.Tensor | None = None, t: torch.Tensor | None = None) -> Outputs:
         cfg = self.config
         flow_on = cfg.flow_loss_weight > 0 and batch.actions is not None
         text_on = cfg.text_loss_weight > 0 and batch.targets is not None
@@ -177,23 +228,21 @@ class PI05Model(nn.Module):
         read_from = first_read(prefix_mask, seg.images + seg.prompt) if text_on or fast_on else seg.prefix
         stacks = [self.language, self.paligemma_with_expert.gemma_expert.model]
         losses: dict[str, torch.Tensor] = {}
+        velocity = noisy = None
         if flow_on:  # the fused pass: one joint forward for every active loss
-            actions = batch.actions
-            noise = torch.randn_like(actions) if noise is None else noise
-            t = sample_time(actions.shape[0], cfg).to(actions.device) if t is None else t
-            x_t, target = noisy_actions(actions, noise, t)
-            seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=actions.shape[1])
-            pad = torch.cat(
-                [prefix_mask, torch.ones(actions.shape[:2], dtype=torch.bool, device=actions.device)], dim=1
-            )
-            allowed, positions = fused_masks(seg, pad)
+            suffix, cond, noisy = self._suffix(batch.actions, noise, t)
+            seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=batch.actions.shape[1])
+            pad = torch.cat([prefix_mask, torch.ones(batch.actions.shape[:2], dtype=torch.bool, device=prefix.device)], 1)
+            allowed, positions = repeat_suffix(*fused_masks(seg, pad), seg.prefix, cfg.flow_num_repeats)
             prefix_out, suffix_out = joint_forward(
-                stacks, [prefix, self.action_in_proj(x_t)], additive(allowed), positions, self.time_condition(t),
+                stacks, [prefix, suffix], additive(allowed), positions, cond,
                 insulate=cfg.knowledge_insulation, keep_from=[read_from, 0],
             )  # fmt: skip
-            losses["flow"] = flow_loss(
-                self.action_out_proj(suffix_out), target, batch.action_dim or cfg.max_action_dim, batch.action_pad
-            )
+            velocity = self.velocity(suffix_out).unflatten(1, (cfg.flow_num_repeats, -1)).flatten(0, 1)
+            action_pad = batch.action_pad
+            if action_pad is not None:
+                action_pad = action_pad.repeat_interleave(cfg.flow_num_repeats, dim=0)
+            losses["flow"] = flow_loss(velocity, noisy.target, batch.action_dim or cfg.max_action_dim, action_pad)
         else:  # text or FAST only: one prefix-only pass
             allowed, positions = fused_masks(seg, prefix_mask)
             prefix_out, _ = joint_forward(
@@ -206,7 +255,7 @@ class PI05Model(nn.Module):
             losses["fast"] = self._next_token_loss(prefix_out, prefix_mask, seg.fast_start, batch.fast, batch.fast_mask)
         weights = {"flow": cfg.flow_loss_weight, "text": cfg.text_loss_weight, "fast": cfg.fast_loss_weight}
         losses["loss"] = sum(weights[name] * value for name, value in losses.items())
-        return losses
+        return Outputs(losses, velocity, None if noisy is None else noisy.target)
 
 
 def _sample_actions(
@@ -226,16 +275,16 @@ def _sample_actions(
 
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             out = suffix_pass(
-                expert, model.action_in_proj(x), cache, mask[:, :, p:], positions[:, p:], cond=model.time_condition(t)
+                expert, model.embed_actions(x), cache, mask[:, :, p:], positions[:, p:], cond=model.time_condition(t)
             )
-            return model.action_out_proj(out)
+            return model.velocity(out)
     else:  # the reference: the whole prefix again at every step
 
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             _, out = joint_forward(
-                [model.language, expert], [prefix, model.action_in_proj(x)], mask, positions, model.time_condition(t)
+                [model.language, expert], [prefix, model.embed_actions(x)], mask, positions, model.time_condition(t)
             )
-            return model.action_out_proj(out)
+            return model.velocity(out)
 
     return euler_sample(velocity, noise, steps or cfg.num_inference_steps)
 
@@ -253,6 +302,10 @@ def previous_real(pad: torch.Tensor) -> torch.Tensor:
     return torch.cummax(shifted, dim=1).values
 
 
+PRECISIONS = ("float32", "bfloat16")
+KEEP_FP32 = ("vision_tower", "multi_modal_projector", "input_layernorm", "post_attention_layernorm", "model.norm")
+
+
 class PI05Policy(nn.Module):
     """The wrapper whose state dict is a LeRobot pi05 checkpoint (keys under `model.`)."""
 
@@ -260,6 +313,20 @@ class PI05Policy(nn.Module):
         super().__init__()
         self.config = config
         self.model = PI05Model(config)
+
+    def set_precision(self, dtype: str) -> PI05Policy:
+        """LeRobot's `dtype`: "bfloat16" puts the Gemma stacks' weights in bf16 and keeps the
+        SigLIP tower, the projector, every norm (the expert's adaptive ones too) and the action
+        and time projections in fp32, as LeRobot's PI05 does; "float32" puts all in fp32."""
+        if dtype not in PRECISIONS:
+            raise PolicyError(f"dtype {dtype!r}: use one of {sorted(PRECISIONS)}")
+        self.float()
+        if dtype == "bfloat16":
+            for name, parameter in self.model.paligemma_with_expert.named_parameters():
+                if not any(part in name for part in KEEP_FP32):
+                    parameter.data = parameter.data.to(torch.bfloat16)
+        self.config.dtype = dtype
+        return self
 
     @torch.no_grad()
     def sample_actions(

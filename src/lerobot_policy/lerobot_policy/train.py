@@ -259,9 +259,9 @@ def _device(cfg: TrainConfig, dist: Distributed) -> torch.device:
 def _policy(cfg: TrainConfig, config: PI05Config, resume_from: Path | None) -> PI05Policy:
     torch.manual_seed(cfg.seed)
     if resume_from is not None:
-        policy = load_pretrained(resume_from / "pretrained_model")
+        policy = load_pretrained(resume_from / "pretrained_model", dtype="float32")
     elif cfg.pretrained:
-        policy = load_pretrained(Path(cfg.pretrained))
+        policy = load_pretrained(Path(cfg.pretrained), dtype="float32")
     else:
         policy = PI05Policy(config)
     policy.config = policy.model.config = config  # loss weights and schedule from this run

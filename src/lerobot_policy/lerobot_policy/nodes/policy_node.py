@@ -49,6 +49,7 @@ class PolicyNode(ReleasingNode):
             "profile": ("", "the robot profile YAML: joint names, camera topics, rate, command topic"),
             "task": ("", "the language instruction; ~/task changes it at run time"),
             "device": ("cpu", "torch device: cpu, cuda, cuda:N"),
+            "dtype": ("", "weights: float32 or bfloat16 (Gemma stacks in bf16, as LeRobot); empty: the checkpoint's"),
             "inference_steps": (0, "denoising steps per chunk (0: the checkpoint's num_inference_steps)"),
             "n_action_steps": (0, "steps of each chunk executed before the next (0: the checkpoint's)"),
             "max_observation_age_s": (0.5, "never act on an observation older than this, seconds"),
@@ -85,7 +86,7 @@ class PolicyNode(ReleasingNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             profile = load_profile(self._param("profile"))
-            bundle = PolicyBundle.load(Path(self._param("policy_path")))
+            bundle = PolicyBundle.load(Path(self._param("policy_path")), dtype=self._param("dtype") or None)
             check_agreement(profile, bundle)
         except (DriverError, PolicyError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
