@@ -168,8 +168,9 @@ def joint_forward(
     for index in range(depth):
         last = keep_from if index == depth - 1 else None
         layers = [s.layers[index] for s in stacks]
+        layer_past = past[index] if past else None
         hiddens, keys_values = joint_layer(
-            layers, hiddens, mask, positions, cond, past=past[index] if past else None, insulate=insulate, keep_from=last
+            layers, hiddens, mask, positions, cond, past=layer_past, insulate=insulate, keep_from=last
         )
         if record is not None:
             record.append(keys_values)

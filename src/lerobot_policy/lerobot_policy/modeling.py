@@ -232,7 +232,8 @@ class PI05Model(nn.Module):
         if flow_on:  # the fused pass: one joint forward for every active loss
             suffix, cond, noisy = self._suffix(batch.actions, noise, t)
             seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=batch.actions.shape[1])
-            pad = torch.cat([prefix_mask, torch.ones(batch.actions.shape[:2], dtype=torch.bool, device=prefix.device)], 1)
+            suffix_pad = torch.ones(batch.actions.shape[:2], dtype=torch.bool, device=prefix.device)
+            pad = torch.cat([prefix_mask, suffix_pad], dim=1)
             allowed, positions = repeat_suffix(*fused_masks(seg, pad), seg.prefix, cfg.flow_num_repeats)
             prefix_out, suffix_out = joint_forward(
                 stacks, [prefix, suffix], additive(allowed), positions, cond,
