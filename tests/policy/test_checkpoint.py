@@ -108,13 +108,15 @@ def test_older_names_and_pi0_leftovers_load_as_lerobot_loads_them(saved, caplog)
 
 
 def test_a_config_without_vision_variant_takes_it_from_the_weights(saved, caplog):
-    """LeRobot's config.json never names one: PaliGemma fixes SigLIP's size."""
+    """LeRobot's checkpoints never name one, nor the vocabulary: PaliGemma fixes both. Its
+    config.json holds LeRobot's fields only (LeRobot's parser refuses others)."""
     _, folder = saved
     config = json.loads((folder / "config.json").read_text())
-    del config["vision_variant"]
-    (folder / "config.json").write_text(json.dumps(config))
+    assert "vision_variant" not in config and "flow_loss_weight" not in config and config["type"] == "pi05"
+    (folder / "pi05_fields.json").unlink()
     with caplog.at_level("INFO"):
-        assert load_pretrained(folder).config.vision_variant == "siglip_tiny"
+        loaded = load_pretrained(folder)
+    assert loaded.config.vision_variant == "siglip_tiny" and loaded.config.vocab_size == 1024
     assert "vision_variant siglip_tiny, from the weights' shapes" in caplog.text
     rewrite(
         folder, lambda state: {k: v for k, v in state.items() if ".encoder.layers.1." not in k or "vision" not in k}
@@ -127,7 +129,7 @@ def test_a_checkpoint_of_another_policy_type_is_named(saved):
     _, folder = saved
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "type": "smolvla"}))
-    with pytest.raises(PolicyError, match="is a 'smolvla' policy, not 'pi05'"):
+    with pytest.raises(PolicyError, match="config.json is a 'smolvla' policy: this suite runs pi05 checkpoints only"):
         load_pretrained(folder)
 
 

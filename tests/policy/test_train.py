@@ -154,9 +154,10 @@ def test_the_command_line_trains_with_model_overrides(dataset, tmp_path):
                  "--set", "flow_loss_weight=1", "--set", "chunk_size=8", "--set", "n_action_steps=8",
                  "--set", "optimizer_lr=1e-3", "--set", "knowledge_insulation=true"])  # fmt: skip
     assert code == 0
-    saved = json.loads((run / "checkpoints" / "last" / "pretrained_model" / "config.json").read_text())
-    assert saved["type"] == "pi05" and saved["chunk_size"] == 8
-    assert saved["optimizer_lr"] == 1e-3 and saved["knowledge_insulation"] is True
+    folder = run / "checkpoints" / "last" / "pretrained_model"
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["type"] == "pi05" and saved["chunk_size"] == 8 and saved["optimizer_lr"] == 1e-3
+    assert json.loads((folder / "pi05_fields.json").read_text())["knowledge_insulation"] is True
 
 
 @pytest.mark.slow

@@ -7,6 +7,10 @@ policy node loads.
     fast/                            the FAST tokenizer, when trained with the FAST loss
     features.json                    cameras, state and action names and sizes
 
+A checkpoint folder written by LeRobot (lerobot-train's pretrained_model) loads too: its
+stats from the saved normalizer step, its cameras and sizes from config.json, the text
+tokenizer given separately (LeRobot's pi05 reads PaliGemma's from the hub).
+
 Nothing in it executes code when loaded.
 """
 
@@ -26,10 +30,11 @@ from lerobot_policy.errors import PolicyError
 from lerobot_policy.fast import FastTokenizer
 from lerobot_policy.modeling import PI05Policy
 from lerobot_policy.processor import Normalizer
-from lerobot_policy.text import TextTokenizer
+from lerobot_policy.text import PALIGEMMA, TextTokenizer
 
 NORMALIZATION, FEATURES, TEXT_DIR, FAST_DIR = "normalization.safetensors", "features.json", "text_tokenizer", "fast"
-STATE, ACTION = "observation.state", "action"
+LEROBOT_NORMALIZER = "policy_preprocessor_step_*_normalizer_processor.safetensors"
+STATE, ACTION, CAMERA_PREFIX = "observation.state", "action", "observation.images."
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,52 @@ class Assets:
                     f"{folder} has no {name}: a trained policy folder holds the checkpoint, {NORMALIZATION}, "
                     f"{FEATURES} and {TEXT_DIR}/ (as the training command writes it)"
                 )
-        stats: dict[str, dict[str, np.ndarray]] = {}
-        for key, value in load_file(str(folder / NORMALIZATION)).items():
-            feature, stat = key.rsplit(".", 1)
-            stats.setdefault(feature, {})[stat] = value.numpy()
         features = Features(**json.loads((folder / FEATURES).read_text()))
         fast = FastTokenizer.load(folder / FAST_DIR) if (folder / FAST_DIR).exists() else None
-        return cls(stats, TextTokenizer.load(folder / TEXT_DIR), features, fast)
+        return cls(_read_stats(folder / NORMALIZATION), TextTokenizer.load(folder / TEXT_DIR), features, fast)
+
+    @classmethod
+    def from_lerobot(cls, folder: Path, text: TextTokenizer) -> Assets:
+        """A LeRobot checkpoint folder's: stats from its saved normalizer step, cameras and
+        sizes from config.json (LeRobot keeps no joint names: they are positional)."""
+        folder = Path(folder)
+        saved = sorted(folder.glob(LEROBOT_NORMALIZER))
+        if not saved:
+            raise PolicyError(
+                f"{folder} holds no normalization stats: neither {NORMALIZATION} (this suite's) nor "
+                f"{LEROBOT_NORMALIZER.replace('*', 'N')} (what lerobot-train saves beside the weights)"
+            )
+        config = json.loads((folder / "config.json").read_text())
+        inputs, outputs = config.get("input_features") or {}, config.get("output_features") or {}
+        cameras = [key for key, f in inputs.items() if f.get("type") == "VISUAL" and "empty_camera" not in key]
+        state_dim = (inputs.get(STATE) or {}).get("shape", [0])[0]
+        action_dim = (outputs.get(ACTION) or {}).get("shape", [0])[0]
+        if not cameras or not state_dim or not action_dim:
+            raise PolicyError(
+                f"{folder / 'config.json'} lacks input_features/output_features with cameras, {STATE} and "
+                f"{ACTION}: it was not saved by lerobot-train"
+            )
+        features = Features(
+            cameras, [f"state_{i}" for i in range(state_dim)], [f"action_{i}" for i in range(action_dim)]
+        )
+        return cls(_read_stats(saved[-1]), text, features)
+
+    def lerobot_features(self, config: PI05Config) -> dict[str, dict]:
+        """input_features and output_features as LeRobot's config.json holds them."""
+        image = {"type": "VISUAL", "shape": [3, *config.image_resolution]}
+        inputs = {camera: image for camera in self.features.cameras}
+        inputs[STATE] = {"type": "STATE", "shape": [len(self.features.state_names)]}
+        outputs = {ACTION: {"type": "ACTION", "shape": [len(self.features.action_names)]}}
+        return {"input_features": inputs, "output_features": outputs}
+
+
+def _read_stats(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """'feature.stat' tensors (this suite's and LeRobot's layout) -> {feature: {stat: values}}."""
+    stats: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in load_file(str(path)).items():
+        feature, stat = key.rsplit(".", 1)
+        stats.setdefault(feature, {})[stat] = value.numpy()
+    return stats
 
 
 @dataclass
@@ -90,10 +134,20 @@ class PolicyBundle:
     assets: Assets
 
     def save(self, folder: Path) -> None:
+        """The policy folder; its config.json carries the features LeRobot needs to run it."""
+        self.policy.config.extra.update(self.assets.lerobot_features(self.policy.config))
         save_pretrained(self.policy, folder)
         self.assets.save(folder)
 
     @classmethod
-    def load(cls, folder: Path, *, dtype: str | None = None) -> PolicyBundle:
-        assets = Assets.load(folder)  # first: its error names every file a policy folder needs
+    def load(cls, folder: Path, *, dtype: str | None = None, text_tokenizer: str | None = None) -> PolicyBundle:
+        """A policy folder trained here, or a LeRobot checkpoint folder; `text_tokenizer` (a
+        folder or hub id) replaces the folder's own, and is needed for LeRobot's."""
+        folder = Path(folder)
+        if not (folder / NORMALIZATION).exists() and any(folder.glob(LEROBOT_NORMALIZER)):
+            assets = Assets.from_lerobot(folder, TextTokenizer.load(text_tokenizer or PALIGEMMA))
+        else:
+            assets = Assets.load(folder)  # first: its error names every file a policy folder needs
+            if text_tokenizer:
+                assets.text = TextTokenizer.load(text_tokenizer)
         return cls(load_pretrained(folder, dtype=dtype), assets)

@@ -173,10 +173,12 @@ class PI05Config:
         )
 
     @classmethod
-    def from_lerobot(cls, raw: dict[str, Any]) -> PI05Config:
-        """LeRobot's config.json (type "pi05") -> config; unknown keys are kept in `extra`."""
+    def from_lerobot(cls, raw: dict[str, Any], own: dict[str, Any] | None = None) -> PI05Config:
+        """LeRobot's config.json (type "pi05") and the fields of OWN_FIELDS -> config; keys
+        LeRobot writes that the model does not use are kept in `extra`."""
         if raw.get("type", "pi05") != "pi05":
             raise PolicyError(f"config.json is a {raw.get('type')!r} policy, not 'pi05'")
+        raw = {**raw, **(own or {})}
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values = {k: v for k, v in raw.items() if k in known}
         for key in ("image_resolution", "optimizer_betas"):
@@ -185,6 +187,19 @@ class PI05Config:
         return cls(**values, extra={k: v for k, v in raw.items() if k not in known})
 
     def to_lerobot(self) -> dict[str, Any]:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        """LeRobot's config.json: its PI05Config's fields only (it refuses any other key)."""
+        skipped = (*OWN_FIELDS, "extra")
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skipped}
         values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
         return {"type": "pi05", **self.extra, **values}
+
+    def own_fields(self) -> dict[str, Any]:
+        """The fields LeRobot's PI05Config lacks, written beside config.json."""
+        return {name: getattr(self, name) for name in OWN_FIELDS}
+
+
+# fields of this model that LeRobot's PI05Config lacks: sizes LeRobot fixes in code, the fused losses
+OWN_FIELDS = (
+    "vision_variant", "vocab_size", "flow_loss_weight", "text_loss_weight", "fast_loss_weight",
+    "knowledge_insulation", "fast_skip_tokens", "flow_num_repeats",
+)  # fmt: skip

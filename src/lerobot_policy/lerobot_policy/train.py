@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from lerobot_policy import optim
 from lerobot_policy.bundle import ACTION, STATE, Assets, Features, PolicyBundle
-from lerobot_policy.checkpoint import load_pretrained
+from lerobot_policy.checkpoint import config_of, load_pretrained
 from lerobot_policy.collate import Collator
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.data import Keys, TrainingFrames
@@ -45,7 +45,7 @@ from lerobot_policy.fast import FastTokenizer
 from lerobot_policy.memory import keep_freed_memory
 from lerobot_policy.metrics import MetricsLog, plot_losses
 from lerobot_policy.modeling import Batch, PI05Policy
-from lerobot_policy.processor import Normalizer, pad_vector, pi05_prompt
+from lerobot_policy.processor import Normalizer, pi05_prompt
 from lerobot_policy.text import TextTokenizer, train_small_tokenizer
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -169,7 +169,7 @@ def prepare_assets(cfg: TrainConfig, frames: TrainingFrames, model_config: PI05C
 def _corpus(frames: TrainingFrames, normalizer: Normalizer, config: PI05Config) -> Iterator[str]:
     """What the small tokenizer must cover: prompts as the model will see them, text targets, '|'."""
     picked = np.random.default_rng(0).choice(len(frames), size=min(len(frames), 5_000), replace=False)
-    states = pad_vector(normalizer.normalize(STATE, torch.as_tensor(frames.states[picked])), config.max_state_dim)
+    states = normalizer.normalize(STATE, torch.as_tensor(frames.states[picked]))  # the prompt's real state dims
     for index, state in zip(picked, states, strict=True):
         yield pi05_prompt(frames.reader.tasks[int(frames.task_of[index])], state.numpy())
     if frames.text_targets is not None:
@@ -195,10 +195,8 @@ def check_vocabularies(
 
 def model_config(cfg: TrainConfig) -> PI05Config:
     if cfg.pretrained:
-        path = Path(cfg.pretrained) / "config.json"
-        if not path.exists():
-            raise PolicyError(f"{cfg.pretrained} is not a pi05 checkpoint folder: {path.name} is missing")
-        return PI05Config.from_lerobot({**json.loads(path.read_text()), **cfg.policy})
+        base = config_of(Path(cfg.pretrained))
+        return PI05Config.from_lerobot({**base.to_lerobot(), **base.own_fields(), **cfg.policy})
     return PI05Config.tiny(**cfg.policy) if cfg.size == "tiny" else PI05Config(**cfg.policy)
 
 
