@@ -37,7 +37,7 @@ def main(work: Path) -> None:
         [sys.executable, "-m", "lerobot.scripts.lerobot_train", "--dataset.repo_id=local/suite_compat",
          f"--dataset.root={work / 'dataset'}", "--dataset.video_backend=pyav", "--policy.type=act",
          "--policy.device=cpu", "--policy.push_to_hub=false", "--policy.pretrained_backbone_weights=null",
-         "--steps=3", "--batch_size=2", "--num_workers=0", "--save_checkpoint=false", "--eval_freq=0",
+         "--steps=3", "--batch_size=2", "--num_workers=0", "--save_checkpoint=false",
          "--log_freq=1", "--wandb.enable=false", f"--output_dir={work / 'train'}"],
         capture_output=True, text=True, timeout=1200,
     )  # fmt: skip

@@ -129,7 +129,7 @@ def test_a_checkpoint_of_another_policy_type_is_named(saved):
     _, folder = saved
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "type": "smolvla"}))
-    with pytest.raises(PolicyError, match="config.json is a 'smolvla' policy: this suite runs pi05 checkpoints only"):
+    with pytest.raises(PolicyError, match=r"config\.json is a 'smolvla' policy: this suite runs pi05 checkpoints only"):
         load_pretrained(folder)
 
 
