@@ -31,12 +31,13 @@ def seeded_weights(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
     """A tensor per name, drawn from a generator seeded by the name: ~1/sqrt(fan_in) for
     matrices, 0.1 for vectors. The backbone's lm_head equals embed_tokens (tied, as in
     PaliGemma), so a checkpoint carrying the head alone must give the same numbers."""
-    weights = {}
-    for name in sorted(shapes):
-        shape = list(shapes[name])
-        generator = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-        values = torch.randn(shape, generator=generator)
-        weights[name] = values * (shape[-1] ** -0.5 if len(shape) > 1 else 0.1)
+    weights = {name: seeded(name, shapes[name]) for name in sorted(shapes)}
     if EMBED in weights and HEAD in weights:
         weights[HEAD] = weights[EMBED].clone()
     return weights
+
+
+def seeded(name: str, shape: list[int]) -> torch.Tensor:
+    """One tensor of seeded_weights (the head tied to the embedding is the caller's)."""
+    values = torch.randn(list(shape), generator=torch.Generator().manual_seed(zlib.crc32(name.encode())))
+    return values * (shape[-1] ** -0.5 if len(shape) > 1 else 0.1)

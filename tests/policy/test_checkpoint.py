@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 from lerobot_policy.checkpoint import CheckpointError, load_pretrained, save_pretrained
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
-from lerobot_policy.modeling import Batch, PI05Policy
+from lerobot_policy.modeling import Batch, PI05Policy, check_transformers
 
 
 @pytest.fixture
@@ -62,6 +62,18 @@ def test_missing_unexpected_and_misshaped_keys_are_reported(saved):
 def test_missing_files_are_named(tmp_path):
     with pytest.raises(CheckpointError, match=r"has no model\.safetensors"):
         load_pretrained(tmp_path)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not opened")
+    with pytest.raises(CheckpointError, match=r"only pickle files \(pytorch_model\.bin\), which are never loaded"):
+        load_pretrained(tmp_path)
+
+
+def test_weights_of_other_sizes_than_config_json_names_are_named(saved):
+    """A config.json naming sizes (or, without them, LeRobot's defaults) the weights lack."""
+    _, folder = saved
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "max_action_dim": 16}))
+    with pytest.raises(CheckpointError, match=r"does not fit the pi05 model its config describes.*Name the sizes"):
+        load_pretrained(folder)
 
 
 def rewrite(folder, edit):
@@ -169,3 +181,12 @@ def test_bfloat16_weights_as_lerobot_keeps_them(tmp_path):
     assert rounded.dtype == torch.float32
     assert (rounded - exact).abs().max() < 0.05
     assert load_pretrained(tmp_path, dtype="bfloat16").config.dtype == "bfloat16"
+
+
+def test_a_transformers_outside_the_tested_range_is_named():
+    import transformers
+
+    check_transformers(transformers.__version__)  # what set-up installs is in the range
+    for outside in ("4.53.0", "5.25.0"):
+        with pytest.raises(PolicyError, match=rf"transformers {outside} is outside the tested range >=5\.4,<5\.25"):
+            check_transformers(outside)

@@ -73,3 +73,16 @@ def test_the_profile_must_offer_the_policys_cameras_and_joints(trained_policy):
     assert bundle.assets.features.fps == 30
     with pytest.raises(PolicyError, match="trained on 30 fps data"):
         check_agreement(replace(profile, fps=15), bundle)
+
+
+def test_a_lerobot_checkpoint_without_joint_names_takes_the_profiles_order(trained_policy):
+    """LeRobot's config.json holds feature sizes, not names: the profile's order, same count."""
+    bundle = PolicyBundle.load(trained_policy)
+    profile = load_profile(PROFILE)
+    count = len(profile.joints)
+    features = replace(bundle.assets.features, state_names=[f"state_{i}" for i in range(count)],
+                       action_names=[f"action_{i}" for i in range(count)])  # fmt: skip
+    bundle.assets.features = features
+    check_agreement(profile, bundle)
+    with pytest.raises(PolicyError, match="not the profile's joints"):
+        check_agreement(replace(profile, joints=profile.joints[:-1]), bundle)

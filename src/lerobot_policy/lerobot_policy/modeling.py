@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
+import transformers
+from packaging.version import Version
 from torch import nn
 from transformers import SiglipVisionConfig, SiglipVisionModel
 
@@ -27,6 +29,7 @@ from lerobot_policy.experts import GemmaStack, joint_forward, prefix_pass, suffi
 from lerobot_policy.flow import euler_sample, flow_loss, noisy_actions, sample_time
 from lerobot_policy.layers import sinusoidal_embedding
 from lerobot_policy.masks import Segments, additive, fused_masks, repeat_suffix
+from lerobot_policy.rtc import Guidance
 
 
 @dataclass
@@ -76,9 +79,24 @@ class LanguageModel(GemmaStack):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.backbone.width)
 
 
+TRANSFORMERS_TESTED = (Version("5.4"), Version("5.25"))  # as requirements/base.txt pins it
+
+
+def check_transformers(installed: str) -> None:
+    """SigLIP comes from transformers, whose module layout and key names change between
+    releases: refuse a version the suite was not tested with rather than load wrong."""
+    low, high = TRANSFORMERS_TESTED
+    if not low <= Version(installed) < high:
+        raise PolicyError(
+            f"transformers {installed} is outside the tested range >={low},<{high} (SigLIP's layout changes between "
+            f"releases): pip install 'transformers>={low},<{high}'"
+        )
+
+
 class PaliGemmaInner(nn.Module):
     def __init__(self, config: PI05Config) -> None:
         super().__init__()
+        check_transformers(transformers.__version__)
         vision = config.vision
         self.vision_tower = SiglipVisionModel(
             SiglipVisionConfig(
@@ -260,7 +278,13 @@ class PI05Model(nn.Module):
 
 
 def _sample_actions(
-    model: PI05Model, batch: Batch, noise: torch.Tensor | None, steps: int | None, use_cache: bool
+    model: PI05Model,
+    batch: Batch,
+    noise: torch.Tensor | None,
+    steps: int | None,
+    use_cache: bool,
+    *,
+    guidance: Guidance | None = None,
 ) -> torch.Tensor:
     cfg = model.config
     prefix, prefix_mask, seg = model.prefix(batch, with_targets=False, with_fast=False)
@@ -287,6 +311,8 @@ def _sample_actions(
             )
             return model.velocity(out)
 
+    if guidance is not None:
+        velocity = guidance.wrap(velocity)
     return euler_sample(velocity, noise, steps or cfg.num_inference_steps)
 
 
@@ -321,18 +347,23 @@ class PI05Policy(nn.Module):
         and time projections in fp32, as LeRobot's PI05 does; "float32" puts all in fp32."""
         if dtype not in PRECISIONS:
             raise PolicyError(f"dtype {dtype!r}: use one of {sorted(PRECISIONS)}")
-        self.float()
-        if dtype == "bfloat16":
-            for name, parameter in self.model.paligemma_with_expert.named_parameters():
-                if not any(part in name for part in KEEP_FP32):
-                    parameter.data = parameter.data.to(torch.bfloat16)
+        for name, parameter in self.named_parameters():  # one at a time: no full-size fp32 copy at once
+            bf16 = dtype == "bfloat16" and "paligemma_with_expert." in name and not any(k in name for k in KEEP_FP32)
+            parameter.data = parameter.data.to(torch.bfloat16 if bf16 else torch.float32)
         self.config.dtype = dtype
         return self
 
     @torch.no_grad()
     def sample_actions(
-        self, batch: Batch, noise: torch.Tensor | None = None, *, steps: int | None = None, use_cache: bool = True
+        self,
+        batch: Batch,
+        noise: torch.Tensor | None = None,
+        *,
+        steps: int | None = None,
+        use_cache: bool = True,
+        guidance: Guidance | None = None,
     ) -> torch.Tensor:
         """(B, chunk_size, max_action_dim) normalized actions: Euler steps from noise, with
-        the prefix computed once and read, never written, by every step."""
-        return _sample_actions(self.model, batch, noise, steps, use_cache)
+        the prefix computed once and read, never written, by every step; with `guidance`,
+        pulled towards the steps a running chunk has committed (real-time chunking)."""
+        return _sample_actions(self.model, batch, noise, steps, use_cache, guidance=guidance)

@@ -50,6 +50,7 @@ class PolicyNode(ReleasingNode):
             "task": ("", "the language instruction; ~/task changes it at run time"),
             "device": ("cpu", "torch device: cpu, cuda, cuda:N"),
             "dtype": ("", "weights: float32 or bfloat16 (Gemma stacks in bf16, as LeRobot); empty: the checkpoint's"),
+            "text_tokenizer": ("", "tokenizer folder or hub id; empty: the policy folder's (LeRobot's need one)"),
             "inference_steps": (0, "denoising steps per chunk (0: the checkpoint's num_inference_steps)"),
             "n_action_steps": (0, "steps of each chunk executed before the next (0: the checkpoint's)"),
             "max_observation_age_s": (0.5, "never act on an observation older than this, seconds"),
@@ -86,7 +87,11 @@ class PolicyNode(ReleasingNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             profile = load_profile(self._param("profile"))
-            bundle = PolicyBundle.load(Path(self._param("policy_path")), dtype=self._param("dtype") or None)
+            bundle = PolicyBundle.load(
+                Path(self._param("policy_path")),
+                dtype=self._param("dtype") or None,
+                text_tokenizer=self._param("text_tokenizer") or None,
+            )
             check_agreement(profile, bundle)
         except (DriverError, PolicyError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
@@ -285,6 +290,9 @@ def check_agreement(profile: RobotProfile, bundle: PolicyBundle) -> None:
         )
     joints = [joint.name for joint in profile.joints]
     for kind, names in (("state", features.state_names), ("action", features.action_names)):
+        positional = [f"{kind}_{i}" for i in range(len(joints))]
+        if list(names) == positional:  # a LeRobot checkpoint keeps no joint names: the profile's order
+            continue
         if list(names) != joints:
             raise PolicyError(
                 f"the policy's {kind} joints {list(names)} are not the profile's joints {joints} (same order)"

@@ -1,0 +1,130 @@
+"""Real-time chunking against plain loops written from the paper's formulas, one test per
+LeRobot fix, and guided sampling on a real (tiny) model."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lerobot_policy.configuration import PI05Config
+from lerobot_policy.errors import PolicyError
+from lerobot_policy.modeling import Batch, PI05Policy
+from lerobot_policy.rtc import (
+    Guidance,
+    LatencyTracker,
+    guidance_weight,
+    pad_committed,
+    prefix_weights,
+    steps_to_drop,
+)
+
+
+def plain_weight(i: int, delay: int, horizon: int, schedule: str) -> float:
+    if i < delay:
+        return 1.0
+    if i >= horizon:
+        return 0.0
+    if schedule == "ones":
+        return 1.0
+    if schedule == "zeros":
+        return 0.0
+    linear = (horizon - i) / (horizon - delay + 1)
+    return linear if schedule == "linear" else linear * (math.exp(linear) - 1) / (math.e - 1)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "exp", "ones", "zeros"])
+@pytest.mark.parametrize(("delay", "horizon", "chunk"), [(3, 10, 50), (0, 10, 50), (4, 4, 20), (2, 60, 50)])
+def test_prefix_weights_follow_the_formula(schedule, delay, horizon, chunk):
+    ours = prefix_weights(delay, horizon, chunk, schedule)
+    end = min(horizon, chunk)
+    expected = [plain_weight(i, min(delay, end), end, schedule) for i in range(chunk)]
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-6, atol=1e-7)
+    with pytest.raises(PolicyError, match="RTC schedule 'cosine'"):
+        prefix_weights(delay, horizon, chunk, "cosine")
+
+
+def test_guidance_weight_follows_the_formula():
+    for t in (0.05, 0.3, 0.5, 0.9, 0.99):
+        tau = 1 - t
+        plain = min(10.0, (1 - tau) / tau * ((1 - tau) ** 2 + tau**2) / (1 - tau) ** 2)
+        assert guidance_weight(t, 10.0) == pytest.approx(plain)
+    assert guidance_weight(1.0, 5.0) == 5.0  # pure noise: the cap (the formula is infinite there)
+    assert guidance_weight(0.0, 5.0) == 0.0
+
+
+def test_guided_velocity_is_the_vector_jacobian_product():
+    """For v(x) = A x + b per step, d(x - t v)/dx = I - t A: the correction is (I - t A)^T e."""
+    g = torch.Generator().manual_seed(0)
+    horizon, dims, action_dim = 6, 4, 3
+    a = torch.randn(dims, dims, generator=g) * 0.3
+    b = torch.randn(dims, generator=g)
+    committed = torch.randn(1, horizon, dims, generator=g)
+    weights = prefix_weights(2, 5, horizon)
+    guided = Guidance(committed, weights, action_dim, max_weight=10.0).wrap(lambda x, t: x @ a.T + b)
+    x = torch.randn(1, horizon, dims, generator=g)
+    t = torch.tensor([0.7])
+    out = guided(x, t)
+    xn, an, bn, cn, wn = x.numpy()[0], a.numpy(), b.numpy(), committed.numpy()[0], weights.numpy()
+    v = xn @ an.T + bn
+    clean = xn - 0.7 * v
+    error = (cn - clean) * wn[:, None]
+    error[:, action_dim:] = 0.0  # padding dims are not guided
+    correction = error @ (np.eye(dims) - 0.7 * an)
+    np.testing.assert_allclose(out.numpy()[0], v - guidance_weight(0.7, 10.0) * correction, rtol=1e-5, atol=1e-5)
+
+
+def test_a_short_prefix_is_padded_with_its_last_step_not_zeros():
+    steps = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    padded = pad_committed(steps, 5)
+    assert padded.tolist() == [[1.0, 2.0], [3.0, 4.0], [3.0, 4.0], [3.0, 4.0], [3.0, 4.0]]
+    assert pad_committed(torch.zeros(7, 2), 5).shape == (5, 2)
+    with pytest.raises(PolicyError, match="no committed steps"):
+        pad_committed(torch.zeros(0, 2), 5)
+
+
+def test_the_merge_drops_what_was_consumed_never_more_than_the_delay():
+    assert steps_to_drop(estimated_delay=5, consumed=3) == 3  # faster than estimated: 2 steps are not lost
+    assert steps_to_drop(estimated_delay=5, consumed=8) == 5
+    assert steps_to_drop(estimated_delay=0, consumed=4) == 0
+
+
+def test_warm_up_calls_stay_out_of_the_delay():
+    tracker = LatencyTracker(window=3, warmup=1)
+    tracker.add(2.5)  # the first call loads kernels: not a latency to plan with
+    assert tracker.delay_steps(1 / 30) == 0
+    for seconds in (0.1, 0.12, 0.09):
+        tracker.add(seconds)
+    assert tracker.delay_steps(1 / 30) == 4  # ceil(0.12 * 30)
+    tracker.add(0.05)
+    tracker.add(0.05)
+    tracker.add(0.05)
+    assert tracker.delay_steps(1 / 30) == 2  # the window forgets
+    assert tracker.quantile(0.5) == pytest.approx(0.05)
+
+
+def test_guided_sampling_agrees_with_the_committed_steps():
+    """On a tiny pi05: the new chunk's committed steps land near the previous chunk's, the
+    unguided chunk's do not; steps past the horizon are free."""
+    torch.manual_seed(0)
+    policy = PI05Policy(PI05Config.tiny()).eval()
+    with torch.no_grad():
+        for name, parameter in policy.named_parameters():
+            if "dense" in name:
+                parameter.normal_(0, 0.05)
+    config = policy.config
+    g = torch.Generator().manual_seed(1)
+    batch = Batch(
+        images=torch.rand(1, 2, 3, 224, 224, generator=g) * 2 - 1, image_masks=torch.ones(1, 2, dtype=torch.bool),
+        prompt=torch.randint(0, config.vocab_size, (1, 6), generator=g), prompt_mask=torch.ones(1, 6, dtype=torch.bool),
+    )  # fmt: skip
+    shape = (1, config.chunk_size, config.max_action_dim)
+    committed = pad_committed(torch.full((3, config.max_action_dim), 0.8), config.chunk_size)[None]
+    guidance = Guidance(committed, prefix_weights(3, 6, config.chunk_size), action_dim=6)
+    noise = torch.randn(shape, generator=g)
+    free = policy.sample_actions(batch, noise)
+    guided = policy.sample_actions(batch, noise, guidance=guidance)
+    gap_free = (free[0, :3, :6] - 0.8).abs().max()
+    gap_guided = (guided[0, :3, :6] - 0.8).abs().max()
+    assert gap_guided < 0.3 * gap_free
+    assert torch.isfinite(guided).all()
