@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import os
 import signal
@@ -100,6 +101,10 @@ def exit_if_stuck(code: int, after_s: float = 5.0) -> threading.Timer:
     timer = threading.Timer(after_s, leave)
     timer.daemon = True
     timer.start()
+    # the last resort needs no GIL: a teardown blocked inside C code while holding it (seen once
+    # in about 60 runs of a camera) would starve the timer above; this prints every thread's
+    # stack, which names the call that hung, and exits with 1
+    faulthandler.dump_traceback_later(after_s + 3.0, exit=True)
     return timer
 
 
@@ -133,6 +138,7 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
         node.destroy_node()
         rclpy.try_shutdown()
         watchdog.cancel()
+        faulthandler.cancel_dump_traceback_later()
     return code
 
 
