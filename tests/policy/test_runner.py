@@ -1,17 +1,17 @@
-"""Acting with a trained policy, without ROS: checks before anything moves, and the step queue."""
+"""Acting with a trained policy, without ROS: checks before anything moves, guided chunks."""
 
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lerobot_drivers.profile import load_profile
-from lerobot_policy.action_chunk import ActionChunk
 from lerobot_policy.bundle import PolicyBundle
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.nodes.policy_node import check_agreement
-from lerobot_policy.runner import ActionQueue, Observation, PolicyRunner
+from lerobot_policy.runner import Observation, PolicyRunner, RTCPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "config" / "so101_follower_sim.yaml"
@@ -29,12 +29,25 @@ def observation(runner, **changes) -> Observation:
 
 
 def test_inference_gives_a_chunk_in_the_datasets_units(runner):
-    actions = runner.infer(observation(runner))
-    assert actions.shape == (runner.config.chunk_size, 6) and np.isfinite(actions).all()
+    actions, normalized = runner.infer(observation(runner))
+    assert actions.shape == normalized.shape == (runner.config.chunk_size, 6) and np.isfinite(actions).all()
+    np.testing.assert_allclose(runner.normalizer.unnormalize("action", torch.as_tensor(normalized)).numpy(), actions)
     # the same seed and observation give the same chunk: sampling noise comes from the runner's generator
-    first = PolicyRunner(runner.bundle, steps=3, seed=7).infer(observation(runner))
-    second = PolicyRunner(runner.bundle, steps=3, seed=7).infer(observation(runner))
+    first, _ = PolicyRunner(runner.bundle, steps=3, seed=7).infer(observation(runner))
+    second, _ = PolicyRunner(runner.bundle, steps=3, seed=7).infer(observation(runner))
     np.testing.assert_array_equal(first, second)
+
+
+def test_a_guided_chunk_continues_the_committed_steps(runner):
+    """The committed steps of a chunk, then a new chunk from the same observation with other
+    noise: guided, its first steps land on the committed ones; unguided, they do not."""
+    _, committed = PolicyRunner(runner.bundle, steps=5, seed=1).infer(observation(runner))
+    _, free_norm = PolicyRunner(runner.bundle, steps=5, seed=2).infer(observation(runner))
+    plan = RTCPlan(committed[4:10], delay=3, execution_horizon=8)
+    guided, guided_norm = PolicyRunner(runner.bundle, steps=5, seed=2).infer(observation(runner), plan)
+    gap = lambda chunk: float(np.abs(chunk[:3] - committed[4:7]).max())  # noqa: E731
+    assert gap(guided_norm) < 0.5 * gap(free_norm)
+    assert np.isfinite(guided).all()
 
 
 def test_bad_observations_are_refused_before_anything_moves(runner):
@@ -50,16 +63,6 @@ def test_nan_actions_are_refused_whole(runner, monkeypatch):
     monkeypatch.setattr(runner.normalizer, "unnormalize", lambda feature, values: values * np.nan)
     with pytest.raises(PolicyError, match="NaN or Inf actions"):
         runner.infer(observation(runner))
-
-
-def test_the_queue_skips_steps_whose_time_passed_during_inference():
-    chunk = ActionChunk(tuple("abc"), np.arange(30.0).reshape(10, 3), period_s=0.1, observation_stamp_ns=0)
-    queue = ActionQueue(n_action_steps=8)
-    assert queue.replace(chunk, now_ns=0) == 0 and len(queue) == 8
-    assert queue.replace(chunk, now_ns=int(0.24e9)) == 2  # steps 0 and 1 are over, 2 (at 0.2 s) is nearest
-    assert queue.pop().tolist() == [6.0, 7.0, 8.0] and len(queue) == 5
-    assert queue.replace(chunk, now_ns=int(5e9)) == 7 and queue.pop().tolist() == [21.0, 22.0, 23.0]  # the last kept
-    assert queue.pop() is None
 
 
 def test_the_profile_must_offer_the_policys_cameras_and_joints(trained_policy):

@@ -1,25 +1,23 @@
 """Acting with a trained policy: an observation in, timed joint targets out. No rclpy.
 
 The runner checks what a real arm needs before anything moves: every camera the policy was
-trained with is present, the state has the trained joints, the observation is fresh, and the
-output is finite (a chunk with NaN or Inf is refused whole). The queue hands out one step per
-control tick and skips the steps whose time passed while the model was thinking.
+trained with is present, the state has the trained joints, and the output is finite (a chunk
+with NaN or Inf is refused whole). Which step runs at which tick: execution.py.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from lerobot_policy.action_chunk import ActionChunk
 from lerobot_policy.bundle import ACTION, PolicyBundle
 from lerobot_policy.collate import observation_batch
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
+from lerobot_policy.processor import pad_vector
+from lerobot_policy.rtc import Guidance, pad_committed, prefix_weights
 
 
 @dataclass
@@ -44,8 +42,10 @@ class PolicyRunner:
     def config(self) -> PI05Config:
         return self.policy.config
 
-    def infer(self, observation: Observation) -> np.ndarray:
-        """(chunk_size, action_dim) joint targets in the dataset's units."""
+    def infer(self, observation: Observation, plan: RTCPlan | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk_size, action_dim) joint targets in the dataset's units, and the same steps
+        normalized (what a later chunk is guided towards). With `plan`, the chunk agrees with
+        the steps the running chunk has committed (real-time chunking)."""
         missing = [key for key in self.features.cameras if key not in observation.images]
         if missing:
             raise PolicyError(f"the policy was trained with cameras {self.features.cameras}; missing {missing}")
@@ -64,39 +64,28 @@ class PolicyRunner:
         ).to(self.device)  # fmt: skip
         cfg = self.config
         noise = torch.randn(1, cfg.chunk_size, cfg.max_action_dim, generator=self.generator, device=self.device)
-        normalized = self.policy.sample_actions(batch, noise, steps=self.steps)[0, :, : len(self.features.action_names)]
-        actions = self.normalizer.unnormalize(ACTION, normalized.float().cpu()).numpy()
+        guidance = None if plan is None else plan.guidance(cfg, len(self.features.action_names), self.device)
+        sampled = self.policy.sample_actions(batch, noise, steps=self.steps, guidance=guidance)
+        normalized = sampled[0, :, : len(self.features.action_names)].float().cpu()
+        actions = self.normalizer.unnormalize(ACTION, normalized).numpy()
         if not np.isfinite(actions).all():
             raise PolicyError("the policy produced NaN or Inf actions: the chunk is refused, nothing is sent")
-        return actions
+        return actions, normalized.numpy()
 
 
-class ActionQueue:
-    """The steps of the newest chunk, one per tick; a new chunk replaces what is left."""
+@dataclass(frozen=True)
+class RTCPlan:
+    """One guided inference: the committed normalized steps (n, action_dim), the delay it is
+    planned for, in control steps, and LeRobot's RTC settings."""
 
-    def __init__(self, n_action_steps: int) -> None:
-        self.n_action_steps = n_action_steps
-        self._steps: deque[np.ndarray] = deque()
-        self._lock = threading.Lock()
+    committed: np.ndarray
+    delay: int
+    execution_horizon: int = 10
+    max_guidance_weight: float = 10.0
+    schedule: str = "linear"
 
-    def replace(self, chunk: ActionChunk, now_ns: int) -> int:
-        """Queue the chunk's first n_action_steps steps whose time has not passed; returns how
-        many were skipped because inference took longer than their period."""
-        rows = chunk.values[: self.n_action_steps]
-        late = sum(1 for k in range(len(rows)) if chunk.step_stamp_ns(k) + chunk.period_s * 1e9 / 2 < now_ns)
-        late = min(late, len(rows) - 1)  # the last step is still the best target there is
-        with self._lock:
-            self._steps = deque(rows[late:])
-        return late
-
-    def pop(self) -> np.ndarray | None:
-        with self._lock:
-            return self._steps.popleft() if self._steps else None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._steps.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._steps)
+    def guidance(self, config: PI05Config, action_dim: int, device: torch.device) -> Guidance:
+        steps = pad_committed(torch.as_tensor(self.committed, dtype=torch.float32), config.chunk_size)
+        committed = pad_vector(steps, config.max_action_dim)[None].to(device)
+        weights = prefix_weights(self.delay, self.execution_horizon, config.chunk_size, self.schedule)
+        return Guidance(committed, weights, action_dim, self.max_guidance_weight)

@@ -2,10 +2,13 @@
 
 configure = load the trained policy folder and the robot profile, check that they agree
 (cameras, joints), subscribe; activate = act: at the profile's rate, publish one step of the
-current chunk as a JointState command and, when the queue runs low, infer the next chunk in a
-worker thread from the newest observation; deactivate = stop commanding (the arm driver holds
-its position when commands stop). The node never acts on an observation older than
-`max_observation_age_s`: it clears its queue and waits. A chunk with NaN or Inf is refused.
+current chunk as a JointState command and, when the steps left cover little more than the
+expected inference delay, infer the next chunk in a worker thread from the newest
+observation, guided to agree with the steps still committed (real-time chunking; see
+execution.py for the other modes); deactivate = stop commanding (the arm driver holds its
+position when commands stop). The node never acts on an observation older than
+`max_observation_age_s`: it empties its queue, discards chunks in flight and waits. A chunk
+with NaN or Inf is refused.
 Topics: the profile's joint_commands (JointState), ~/action_chunk (lerobot_msgs/ActionChunk),
 ~/status (lerobot_msgs/PolicyStatus, 2 Hz and on every state change); the task can be changed
 at run time on ~/task (std_msgs/String).
@@ -35,8 +38,10 @@ from lerobot_msgs.msg import PolicyStatus
 from lerobot_policy.action_chunk import ActionChunk
 from lerobot_policy.bundle import PolicyBundle
 from lerobot_policy.errors import PolicyError
+from lerobot_policy.execution import ChunkExecutor, Ticket
 from lerobot_policy.memory import keep_freed_memory
-from lerobot_policy.runner import ActionQueue, Observation, PolicyRunner
+from lerobot_policy.rtc import LatencyTracker
+from lerobot_policy.runner import Observation, PolicyRunner, RTCPlan
 
 CAMERA_PREFIX = "observation.images."
 
@@ -55,13 +60,19 @@ class PolicyNode(ReleasingNode):
             "n_action_steps": (0, "steps of each chunk executed before the next (0: the checkpoint's)"),
             "max_observation_age_s": (0.5, "never act on an observation older than this, seconds"),
             "seed": (0, "seed of the sampling noise"),
+            "chunk_execution": ("rtc", "rtc (guided real-time chunking), replace (no guidance) or ensemble (ACT's)"),
+            "refill_steps": (0, "infer the next chunk when this many steps are left (0: the estimated delay + 2)"),
+            "rtc_execution_horizon": (10, "RTC: steps of the new chunk guided towards the committed ones"),
+            "rtc_max_guidance_weight": (10.0, "RTC: the cap of the guidance weight (LeRobot 10, PI's reference 5)"),
+            "rtc_schedule": ("linear", "RTC: prefix weights linear, exp, ones or zeros"),
             "autostart": (False, "configure and activate at start-up"),
         }
         for name, (default, text) in params.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=text))
         self.runner: PolicyRunner | None = None
         self.profile: RobotProfile | None = None
-        self.queue: ActionQueue | None = None
+        self.chunks: ChunkExecutor | None = None
+        self.latency = LatencyTracker()
         self._lock = threading.Lock()
         self._images: dict[str, tuple[np.ndarray, int]] = {}  # camera key -> (rgb, receive ns)
         self._state: tuple[np.ndarray, int, int] | None = None  # positions, stamp ns, receive ns
@@ -93,6 +104,8 @@ class PolicyNode(ReleasingNode):
                 text_tokenizer=self._param("text_tokenizer") or None,
             )
             check_agreement(profile, bundle)
+            n_action_steps = self._param("n_action_steps") or bundle.policy.config.n_action_steps
+            executor = ChunkExecutor(self._param("chunk_execution"), n_action_steps)
         except (DriverError, PolicyError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -100,7 +113,7 @@ class PolicyNode(ReleasingNode):
         steps = self._param("inference_steps") or None
         self.runner = PolicyRunner(bundle, device=self._param("device"), steps=steps, seed=self._param("seed"))
         self.profile = profile
-        self.queue = ActionQueue(self._param("n_action_steps") or bundle.policy.config.n_action_steps)
+        self.chunks, self.latency = executor, LatencyTracker()
         self._task = self._param("task")
         self._command_pub = self.create_publisher(
             JointState, profile.topics.joint_commands, QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -144,8 +157,8 @@ class PolicyNode(ReleasingNode):
         if self._tick_timer is not None:
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
-        if self.queue is not None:
-            self.queue.clear()
+        if self.chunks is not None:
+            self.chunks.reset()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
             self._worker = None
@@ -210,33 +223,42 @@ class PolicyNode(ReleasingNode):
             return
         observation, age = self._observation()
         if observation is None:
-            self.queue.clear()
+            self.chunks.reset()
             self._set_status(PolicyStatus.STATE_WAITING_FOR_OBSERVATION, "waiting for the state and every camera")
             return
         if age > self._param("max_observation_age_s"):
-            self.queue.clear()  # never act on an old picture of the world
+            self.chunks.reset()  # never act on an old picture of the world, nor on a chunk inferred from one
             self._set_status(PolicyStatus.STATE_HOLDING_STALE_OBSERVATION, f"newest observation is {age:.2f} s old")
             return
-        if len(self.queue) <= 1 and (self._worker is None or not self._worker.is_alive()):
-            self._worker = threading.Thread(target=self._infer, args=(observation,), daemon=True)
+        delay = self.latency.delay_steps(1.0 / self.profile.fps)
+        refill = self._param("refill_steps") or delay + 2
+        if self.chunks.queued() <= refill and (self._worker is None or not self._worker.is_alive()):
+            ticket = self.chunks.start_inference(delay)
+            self._worker = threading.Thread(target=self._infer, args=(observation, ticket), daemon=True)
             self._worker.start()
-        step = self.queue.pop()
+        step = self.chunks.next_step()
         if step is None:
-            return
+            return  # starved: the arm driver holds the last target
         msg = JointState(name=list(self.runner.features.action_names), position=step.astype(float).tolist())
         msg.header.stamp = self.get_clock().now().to_msg()
         self._command_pub.publish(msg)
 
-    def _infer(self, observation: Observation) -> None:
+    def _infer(self, observation: Observation, ticket: Ticket) -> None:
         started = time.perf_counter()
+        committed = self.chunks.committed() if self.chunks.mode == "rtc" else None
+        plan = None if committed is None else RTCPlan(
+            committed, ticket.delay, self._param("rtc_execution_horizon"), self._param("rtc_max_guidance_weight"),
+            self._param("rtc_schedule"),
+        )  # fmt: skip
         try:
-            actions = self.runner.infer(observation)
+            actions, normalized = self.runner.infer(observation, plan)
         except PolicyError as exc:
-            self.queue.clear()
+            self.chunks.reset()
             self._set_status(PolicyStatus.STATE_ERROR, str(exc))
             self.get_logger().error(f"inference refused: {exc}", throttle_duration_sec=2.0)
             return
         self._last_latency = time.perf_counter() - started
+        self.latency.add(self._last_latency)
         if not self._active.is_set():
             return
         self._sequence += 1
@@ -244,11 +266,12 @@ class PolicyNode(ReleasingNode):
             joint_names=tuple(self.runner.features.action_names), values=actions, period_s=1.0 / self.profile.fps,
             observation_stamp_ns=observation.stamp_ns, sequence=self._sequence,
         )  # fmt: skip
-        now = self._now_ns()
-        skipped = self.queue.replace(chunk, now)
-        self._chunk_pub.publish(chunk.to_msg(now))
+        skipped = self.chunks.merge(ticket, actions, normalized)
+        if skipped is None:
+            return  # inferred before a reset: discarded
+        self._chunk_pub.publish(chunk.to_msg(self._now_ns()))
         detail = f"chunk {self._sequence} in {self._last_latency * 1e3:.0f} ms" + (
-            f", {skipped} late steps skipped" if skipped else ""
+            f", {skipped} overtaken steps skipped" if skipped else ""
         )
         self._set_status(PolicyStatus.STATE_RUNNING, detail)
 
@@ -267,7 +290,7 @@ class PolicyNode(ReleasingNode):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.checkpoint = str(self._param("policy_path"))
         msg.chunks_published = msg.last_sequence = self._sequence
-        msg.queued_steps = len(self.queue)
+        msg.queued_steps = self.chunks.queued()
         msg.last_inference_latency = self._last_latency
         msg.observation_age = age if np.isfinite(age) else -1.0
         self._status_pub.publish(msg)
