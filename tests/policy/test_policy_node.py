@@ -9,6 +9,8 @@ import numpy as np
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
+from std_srvs.srv import SetBool
+from trajectory_msgs.msg import JointTrajectory
 
 from lerobot_drivers.cameras import synthetic_frame
 from lerobot_drivers.images import fill_compressed, fill_image
@@ -91,3 +93,37 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
 def test_a_missing_policy_folder_fails_configure_and_names_the_files(ros_testbed, tmp_path):
     node = start_policy(ros_testbed, tmp_path / "nowhere", "task:=x")
     node.wait_for_output(r"configure failed: .* has no normalization.safetensors", timeout=30)
+
+
+def test_a_joint_trajectory_interface_gets_each_chunk_as_timed_points(ros_testbed, ros_probe, trained_policy, tmp_path):
+    """command_type joint_trajectory (joint_trajectory_controller): per merged chunk, the steps
+    still to run as points one period apart, the header stamp when the first is due; the
+    enable service stops and resumes commanding; dry_run never commands."""
+    profile = tmp_path / "trajectory.yaml"
+    ours = "joint_commands: /arm_controller/joint_trajectory, command_type: joint_trajectory}"
+    text = PROFILE.read_text().replace("joint_commands: /follower/joint_commands}", ours)
+    text = text.replace("calibration: calibration/", f"calibration: {ROOT}/config/calibration/")
+    profile.write_text(text)
+    trajectories = ros_probe.collect(JointTrajectory, "/arm_controller/joint_trajectory", 50)
+    chunks = ros_probe.collect(ActionChunk, "/policy/action_chunk", 50)
+    Robot(ros_probe.node)
+    node = start_policy(ros_testbed, trained_policy, "task:=pick the cube", "inference_steps:=3", f"profile:={profile}")
+    got = trajectories.wait_for(3, timeout=60)
+    period = 1 / 30
+    for msg in got:
+        assert list(msg.joint_names) == JOINTS and 1 <= len(msg.points) <= 10
+        offsets = [p.time_from_start.sec + p.time_from_start.nanosec / 1e9 for p in msg.points]
+        np.testing.assert_allclose(offsets, [k * period for k in range(len(offsets))], atol=1e-6)
+        due = msg.header.stamp.sec + msg.header.stamp.nanosec / 1e9
+        assert abs(due - time.time()) < 5.0
+    rows = {tuple(np.round(np.reshape(c.values, (10, 6))[k], 9)) for c in chunks.snapshot() for k in range(10)}
+    assert all(tuple(np.round(p.positions, 9)) in rows for m in got for p in m.points)
+
+    assert ros_probe.call(SetBool, "/policy/enable", SetBool.Request(data=False)).success
+    time.sleep(0.3)
+    count = len(trajectories.snapshot())
+    time.sleep(1.0)
+    assert len(trajectories.snapshot()) == count, "commands went on while disabled"
+    assert ros_probe.call(SetBool, "/policy/enable", SetBool.Request(data=True)).success
+    trajectories.wait_for(count + 1, timeout=20)
+    assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]

@@ -65,6 +65,17 @@ class ControlConfig:
 class Topics:
     joint_states: str = "joint_states"
     joint_commands: str = "joint_commands"
+    # what joint_commands carries: joint_state (this suite's drivers), float64_array (ros2_control's
+    # forward_command_controller, the profile's joint order) or joint_trajectory (its
+    # joint_trajectory_controller: the rest of each chunk as timed points)
+    command_type: str = "joint_state"
+
+    def __post_init__(self) -> None:
+        if self.command_type not in COMMAND_TYPES:
+            raise TypeError(f"command_type {self.command_type!r} is not one of {COMMAND_TYPES}")
+
+
+COMMAND_TYPES = ("joint_state", "float64_array", "joint_trajectory")
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ TOP_LEVEL = {
     "joints": "the joints, in observation.state / action order",
     "servo_setup": "register values written at configure",
     "control": "rate_hz, max_step_rad, command_timeout_s, ...",
-    "topics": "joint_states and joint_commands",
+    "topics": "joint_states, joint_commands and command_type",
     "cameras": "name, topic, latency_s, width, height",
     "dataset": "how the recorder maps topics to dataset features",
 }

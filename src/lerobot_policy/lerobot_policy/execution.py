@@ -121,6 +121,11 @@ class ChunkExecutor:
             self._last = step
             return step
 
+    def pending(self) -> np.ndarray:
+        """(n, D) the queued targets, the first for the next tick (not for "ensemble")."""
+        with self._lock:
+            return np.stack([action for action, _ in self._queue]) if self._queue else np.zeros((0, 0))
+
     def queued(self) -> int:
         with self._lock:
             if self.mode == "ensemble":

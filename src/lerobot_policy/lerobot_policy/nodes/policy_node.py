@@ -27,6 +27,7 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
+from std_srvs.srv import SetBool
 
 from lerobot_drivers.errors import DriverError
 from lerobot_drivers.images import compressed_to_rgb, image_to_rgb
@@ -40,6 +41,7 @@ from lerobot_policy.bundle import PolicyBundle
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.execution import ChunkExecutor, Ticket
 from lerobot_policy.memory import keep_freed_memory
+from lerobot_policy.nodes.commands import MESSAGES, PER_CHUNK, step_message, trajectory
 from lerobot_policy.rtc import LatencyTracker
 from lerobot_policy.runner import Observation, PolicyRunner, RTCPlan
 
@@ -65,6 +67,7 @@ class PolicyNode(ReleasingNode):
             "rtc_execution_horizon": (10, "RTC: steps of the new chunk guided towards the committed ones"),
             "rtc_max_guidance_weight": (10.0, "RTC: the cap of the guidance weight (LeRobot 10, PI's reference 5)"),
             "rtc_schedule": ("linear", "RTC: prefix weights linear, exp, ones or zeros"),
+            "dry_run": (False, "publish chunks and status, never a command"),
             "autostart": (False, "configure and activate at start-up"),
         }
         for name, (default, text) in params.items():
@@ -85,6 +88,8 @@ class PolicyNode(ReleasingNode):
         self._sequence = 0
         self._status = (PolicyStatus.STATE_INACTIVE, "")
         self._last_latency = 0.0
+        self._last_tick_ns = 0
+        self._enabled = True
 
     @property
     def is_configured(self) -> bool:
@@ -106,6 +111,8 @@ class PolicyNode(ReleasingNode):
             check_agreement(profile, bundle)
             n_action_steps = self._param("n_action_steps") or bundle.policy.config.n_action_steps
             executor = ChunkExecutor(self._param("chunk_execution"), n_action_steps)
+            if profile.topics.command_type in PER_CHUNK and executor.mode == "ensemble":
+                raise PolicyError(f"{profile.source}: joint_trajectory takes whole chunks: use rtc or replace")
         except (DriverError, PolicyError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -115,9 +122,11 @@ class PolicyNode(ReleasingNode):
         self.profile = profile
         self.chunks, self.latency = executor, LatencyTracker()
         self._task = self._param("task")
-        self._command_pub = self.create_publisher(
-            JointState, profile.topics.joint_commands, QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        )
+        kind = profile.topics.command_type
+        per_tick = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # only the newest target matters
+        qos = QoSProfile(depth=10) if kind in PER_CHUNK else per_tick
+        self._command_pub = self.create_publisher(MESSAGES[kind], profile.topics.joint_commands, qos)
+        self._enable_srv = self.create_service(SetBool, "~/enable", self._on_enable)
         self._chunk_pub = self.create_publisher(ActionChunkMsg, "~/action_chunk", 10)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
         self._subs = [
@@ -236,12 +245,12 @@ class PolicyNode(ReleasingNode):
             ticket = self.chunks.start_inference(delay)
             self._worker = threading.Thread(target=self._infer, args=(observation, ticket), daemon=True)
             self._worker.start()
+        self._last_tick_ns = self._now_ns()
         step = self.chunks.next_step()
-        if step is None:
+        kind = self.profile.topics.command_type
+        if step is None or kind in PER_CHUNK or not self._commanding():
             return  # starved: the arm driver holds the last target
-        msg = JointState(name=list(self.runner.features.action_names), position=step.astype(float).tolist())
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self._command_pub.publish(msg)
+        self._command_pub.publish(step_message(kind, self.profile.joint_names, step, self.get_clock().now().to_msg()))
 
     def _infer(self, observation: Observation, ticket: Ticket) -> None:
         started = time.perf_counter()
@@ -270,10 +279,26 @@ class PolicyNode(ReleasingNode):
         if skipped is None:
             return  # inferred before a reset: discarded
         self._chunk_pub.publish(chunk.to_msg(self._now_ns()))
+        if self.profile.topics.command_type in PER_CHUNK and self._commanding():
+            period = 1.0 / self.profile.fps
+            first_due = self._last_tick_ns + int(period * 1e9)  # the queue's first step is the next tick's
+            self._command_pub.publish(trajectory(self.profile.joint_names, self.chunks.pending(), first_due, period))
         detail = f"chunk {self._sequence} in {self._last_latency * 1e3:.0f} ms" + (
             f", {skipped} overtaken steps skipped" if skipped else ""
         )
         self._set_status(PolicyStatus.STATE_RUNNING, detail)
+
+    def _commanding(self) -> bool:
+        return self._enabled and not self._param("dry_run")
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """Disabled: no command is published and the queue is emptied; chunks in flight are dropped."""
+        self._enabled = request.data
+        if not request.data and self.chunks is not None:
+            self.chunks.reset()
+        response.success, response.message = True, "commanding" if request.data else "not commanding"
+        self.get_logger().info(f"~/enable: {response.message}")
+        return response
 
     # --- status ---------------------------------------------------------------------------------
     def _set_status(self, state: int, message: str) -> None:
