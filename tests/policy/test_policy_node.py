@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
@@ -65,6 +66,7 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
     )
     chunks = ros_probe.collect(ActionChunk, "/policy/action_chunk", 50)
     status = ros_probe.collect(PolicyStatus, "/policy/status", 50)
+    diagnostics = ros_probe.collect(DiagnosticArray, "/diagnostics", 50)
     robot = Robot(ros_probe.node)
     node = start_policy(ros_testbed, trained_policy, "task:=pick the cube", "inference_steps:=3")
     first = chunks.wait_for(2, timeout=60)[0]
@@ -77,6 +79,11 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
     assert tuple(np.round(sent[-1].position, 9)) in chunk_rows  # every command is a step of a published chunk
     running = status.wait_for(1, timeout=10, where=lambda m: m.state == PolicyStatus.STATE_RUNNING)[0]
     assert running.task == "pick the cube" and running.chunks_published >= 1
+    values_of = lambda m: {kv.key: kv.value for kv in m.status[0].values}  # noqa: E731
+    after_warm_up = lambda m: m.status[0].name == "policy: policy" and int(values_of(m)["merged chunks"]) >= 2  # noqa: E731
+    values = values_of(diagnostics.wait_for(1, timeout=20, where=after_warm_up)[-1])  # the first call is warm-up
+    assert values["chunk execution"] == "rtc" and float(values["inference latency p50 (s)"]) > 0
+    assert int(values["merged chunks"]) >= 1 and float(values["largest step inside a chunk (rad)"]) > 0
 
     ros_probe.node.create_publisher(String, "/policy/task", 10).publish(String(data="place the cube"))
     status.wait_for(1, timeout=10, where=lambda m: m.task == "place the cube")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -90,6 +91,7 @@ class PolicyNode(ReleasingNode):
         self._last_latency = 0.0
         self._last_tick_ns = 0
         self._enabled = True
+        self._refused = 0
 
     @property
     def is_configured(self) -> bool:
@@ -129,6 +131,7 @@ class PolicyNode(ReleasingNode):
         self._enable_srv = self.create_service(SetBool, "~/enable", self._on_enable)
         self._chunk_pub = self.create_publisher(ActionChunkMsg, "~/action_chunk", 10)
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._subs = [
             self.create_subscription(JointState, profile.topics.joint_states, self._on_state, qos_profile_sensor_data),
             self.create_subscription(String, "~/task", self._on_task, 10),
@@ -262,6 +265,7 @@ class PolicyNode(ReleasingNode):
         try:
             actions, normalized = self.runner.infer(observation, plan)
         except PolicyError as exc:
+            self._refused += 1
             self.chunks.reset()
             self._set_status(PolicyStatus.STATE_ERROR, str(exc))
             self.get_logger().error(f"inference refused: {exc}", throttle_duration_sec=2.0)
@@ -319,6 +323,32 @@ class PolicyNode(ReleasingNode):
         msg.last_inference_latency = self._last_latency
         msg.observation_age = age if np.isfinite(age) else -1.0
         self._status_pub.publish(msg)
+        self._diag_pub.publish(DiagnosticArray(header=msg.header, status=[self._diagnostics()]))
+
+    def _diagnostics(self) -> DiagnosticStatus:
+        """How acting goes: inference latency, the delay planned with, starvation, chunk seams."""
+        stats, period = self.chunks.stats, 1.0 / self.profile.fps
+        values = {
+            "chunk execution": self.chunks.mode,
+            "inference latency p50 (s)": f"{self.latency.quantile(0.5):.4f}",
+            "inference latency p99 (s)": f"{self.latency.quantile(0.99):.4f}",
+            "estimated delay (steps)": str(self.latency.delay_steps(period)),
+            "queued steps": str(self.chunks.queued()),
+            "starved ticks": str(stats.starved_ticks),
+            "merged chunks": str(stats.merged_chunks),
+            "refused chunks": str(self._refused),
+            "discarded chunks (reset while inferring)": str(stats.discarded_chunks),
+            "largest step at a chunk boundary (rad)": f"{stats.largest_boundary_step:.4f}",
+            "largest step inside a chunk (rad)": f"{stats.largest_inner_step:.4f}",
+        }
+        level = DiagnosticStatus.ERROR if self._status[0] == PolicyStatus.STATE_ERROR else DiagnosticStatus.OK
+        return DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: policy",
+            message=self._status[1],
+            hardware_id=self.profile.robot_type,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
 
 
 def check_agreement(profile: RobotProfile, bundle: PolicyBundle) -> None:
