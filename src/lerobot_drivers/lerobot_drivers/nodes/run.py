@@ -89,6 +89,9 @@ class StopSignals:
             signal.signal(sig, signal.SIG_IGN)
 
 
+LAST_RESORT_S = 12.0  # from the stop request: a release (torque-off with retries) and the teardown fit well within
+
+
 def exit_if_stuck(code: int, after_s: float = 5.0) -> threading.Timer:
     """The hardware is released: if tearing ROS down then hangs, exit anyway with `code`, so a
     launch file or service manager never waits on a process that has nothing left to do."""
@@ -101,10 +104,6 @@ def exit_if_stuck(code: int, after_s: float = 5.0) -> threading.Timer:
     timer = threading.Timer(after_s, leave)
     timer.daemon = True
     timer.start()
-    # the last resort needs no GIL: a teardown blocked inside C code while holding it (seen once
-    # in about 60 runs of a camera) would starve the timer above; this prints every thread's
-    # stack, which names the call that hung, and exits with 1
-    faulthandler.dump_traceback_later(after_s + 3.0, exit=True)
     return timer
 
 
@@ -129,6 +128,10 @@ def spin_lifecycle(make_node: Callable[[], ManagedNode], args: list[str] | None 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # the last resort needs no GIL: a call blocked inside C code while holding it (seen once
+        # in about 40 runs of a camera stopped by two signals) starves every Python thread, the
+        # watchdog below included; this prints every thread's stack, naming the call, and exits 1
+        faulthandler.dump_traceback_later(LAST_RESORT_S, exit=True)
         node.release()
         if stop.received > 1:
             node.get_logger().info(f"{stop.received - 1} further stop signal(s) waited for the release")
