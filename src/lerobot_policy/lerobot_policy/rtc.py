@@ -108,15 +108,20 @@ class LatencyTracker:
         self.warmup = warmup
         self.calls = 0
         self.latencies: deque[float] = deque(maxlen=window)
+        self.cold = 0.0  # the slowest warm-up call: the estimate until a warm one is known
 
     def add(self, seconds: float) -> None:
         self.calls += 1
         if self.calls > self.warmup:
             self.latencies.append(seconds)
+        else:
+            self.cold = max(self.cold, seconds)
 
     def delay_steps(self, period_s: float) -> int:
-        """Control steps the next inference is expected to take (the worst of the window)."""
-        return math.ceil(max(self.latencies) / period_s) if self.latencies else 0
+        """Control steps the next inference is expected to take: the worst of the window, or
+        the warm-up's until the window holds a call (overestimating then beats starving)."""
+        worst = max(self.latencies) if self.latencies else self.cold
+        return math.ceil(worst / period_s)
 
     def quantile(self, q: float) -> float:
         if not self.latencies:
