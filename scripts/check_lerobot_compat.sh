@@ -4,7 +4,8 @@
 #   and trained on by lerobot-train for a few steps;
 # - policy, LeRobot -> suite: a small pi05 built and saved by LeRobot's classes loads through
 #   the suite's PolicyBundle, and prompts, token ids, per-element training losses and
-#   velocities, sampled actions and per-step velocities (also with a camera missing) match
+#   velocities, sampled actions and per-step velocities (also with a camera missing), and actions
+#   guided by real-time chunking towards a leftover chunk, match
 #   LeRobot's in fp32 (1e-5) and with dtype bfloat16 (1% of the largest value);
 # - policy, suite -> LeRobot: a policy trained by the suite's trainer loads in
 #   PI05Policy.from_pretrained (strict) and predict_action_chunk gives the suite's actions.

@@ -33,6 +33,7 @@ import lerobot.policies.pi05.processor_pi05 as processors
 import shared
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.policies.pi05 import PI05Config, PI05Policy
+from lerobot.policies.rtc.configuration_rtc import RTCConfig
 from lerobot.processor import TokenizerProcessorStep, TransitionKey
 from lerobot.utils.constants import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
 
@@ -102,6 +103,15 @@ def outputs(policy: PI05Policy, preprocess, postprocess, inputs: dict[str, torch
         out[f"{name}actions"] = postprocess(actions)
         out[f"{name}step_velocities"] = torch.stack(steps)
         policy.model.action_out_proj._forward_hooks.clear()
+    policy.config.rtc_config = RTCConfig(enabled=True, execution_horizon=shared.RTC_HORIZON, max_guidance_weight=10.0)
+    policy.init_rtc_processor()
+    guided = policy.predict_action_chunk(
+        preprocess(raw_batch(inputs, shared.CAMERAS)), noise=inputs["noise"], inference_delay=shared.RTC_DELAY,
+        prev_chunk_left_over=inputs["leftover"], execution_horizon=shared.RTC_HORIZON,
+    )  # fmt: skip
+    out["rtc_actions"] = postprocess(guided)
+    policy.config.rtc_config = None
+    policy.init_rtc_processor()
     return out
 
 

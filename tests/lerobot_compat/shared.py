@@ -21,6 +21,7 @@ SIGLIP = {"hidden": 32, "depth": 2, "mlp_dim": 64, "num_heads": 2, "patch": 14}
 CAMERAS = ["observation.images.front", "observation.images.wrist"]
 STATE_DIM, ACTION_DIM, BATCH, IMAGE_HW = 6, 6, 2, (96, 128)
 TASKS = ["pick up the red_cube\n", "  place it in the bin"]
+RTC_DELAY, RTC_HORIZON = 3, 10  # real-time chunking: guided towards a whole leftover chunk (no padding)
 
 
 EMBED = "model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"

@@ -26,6 +26,7 @@ import shared
 from lerobot_policy import configuration
 from lerobot_policy.bundle import ACTION, STATE, PolicyBundle
 from lerobot_policy.collate import Collator, observation_batch
+from lerobot_policy.rtc import Guidance, prefix_weights
 from lerobot_policy.text import train_small_tokenizer
 
 # what each comparison must meet: (max abs difference, of what)
@@ -60,6 +61,7 @@ def make_inputs(work: Path) -> None:
     save_file(
         {**{f"image.{key}": value for key, value in images.items()}, "state": state, "actions": actions,
          "noise": torch.randn(shared.BATCH, 50, 32, generator=generator),
+         "leftover": torch.randn(shared.BATCH, 50, 32, generator=generator) * 0.5,
          "time": torch.tensor([0.3, 0.85])},
         str(work / "inputs.safetensors"),
     )  # fmt: skip
@@ -101,14 +103,21 @@ def suite_outputs(folder: Path, work: Path, dtype: str) -> dict:
         trained = bundle.policy.model.outputs(batch, inputs["noise"], inputs["time"])
     out["train_velocity"] = trained.velocity
     out["train_loss"] = ((trained.velocity - trained.target) ** 2)[..., : shared.ACTION_DIM]
+    obs_full = None
     for name, cameras in (("", shared.CAMERAS), ("missing_", shared.CAMERAS[:1])):
         obs = observation_batch(config, normalizer, assets.text, images=observation(inputs, cameras),
                                 states=inputs["state"].numpy(), tasks=shared.TASKS)  # fmt: skip
+        obs_full = obs_full or obs
         log = VelocityLog(bundle)
         normalized = bundle.policy.sample_actions(obs, inputs["noise"])[..., : shared.ACTION_DIM]
         out[f"{name}actions"] = normalizer.unnormalize(ACTION, normalized.float())
         out[f"{name}step_velocities"] = torch.stack(log.steps)
         bundle.policy.model.action_out_proj._forward_hooks.clear()
+    # LeRobot guides all max_action_dim dims towards the leftover; so does this comparison
+    weights = prefix_weights(shared.RTC_DELAY, shared.RTC_HORIZON, config.chunk_size)
+    guidance = Guidance(inputs["leftover"], weights, action_dim=config.max_action_dim, max_weight=10.0)
+    guided = bundle.policy.sample_actions(obs_full, inputs["noise"], guidance=guidance)[..., : shared.ACTION_DIM]
+    out["rtc_actions"] = normalizer.unnormalize(ACTION, guided.float())
     return out
 
 
@@ -125,7 +134,7 @@ def compare(work: Path, folder: Path) -> list[str]:
         for key in ("prompt_ids", "prompt_mask"):  # the same tokenizer: ids must be identical
             assert torch.equal(ours[key], reference[key]), f"{key} differ"
         for key in ("train_loss", "train_velocity", "step_velocities", "actions", "missing_step_velocities",
-                    "missing_actions"):  # fmt: skip
+                    "missing_actions", "rtc_actions"):  # fmt: skip
             theirs = reference[prefix + key]
             assert ours[key].shape == theirs.shape, f"{dtype} {key}: shape {ours[key].shape} vs {theirs.shape}"
             diff = float((ours[key] - theirs).abs().max())

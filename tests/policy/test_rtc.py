@@ -54,14 +54,18 @@ def test_guidance_weight_follows_the_formula():
 
 
 def test_guided_velocity_is_the_vector_jacobian_product():
-    """For v(x) = A x + b per step, d(x - t v)/dx = I - t A: the correction is (I - t A)^T e."""
+    """For v(x) = A x + b per step, d(x - t v)/dx = I - t A: through the model the correction is
+    (I - t A)^T e (PI's reference); LeRobot's is e."""
     g = torch.Generator().manual_seed(0)
     horizon, dims, action_dim = 6, 4, 3
     a = torch.randn(dims, dims, generator=g) * 0.3
     b = torch.randn(dims, generator=g)
     committed = torch.randn(1, horizon, dims, generator=g)
     weights = prefix_weights(2, 5, horizon)
-    guided = Guidance(committed, weights, action_dim, max_weight=10.0).wrap(lambda x, t: x @ a.T + b)
+    guided = Guidance(committed, weights, action_dim, max_weight=10.0, through_model=True).wrap(
+        lambda x, t: x @ a.T + b
+    )
+    lerobots = Guidance(committed, weights, action_dim, max_weight=10.0).wrap(lambda x, t: x @ a.T + b)
     x = torch.randn(1, horizon, dims, generator=g)
     t = torch.tensor([0.7])
     out = guided(x, t)
@@ -72,6 +76,8 @@ def test_guided_velocity_is_the_vector_jacobian_product():
     error[:, action_dim:] = 0.0  # padding dims are not guided
     correction = error @ (np.eye(dims) - 0.7 * an)
     np.testing.assert_allclose(out.numpy()[0], v - guidance_weight(0.7, 10.0) * correction, rtol=1e-5, atol=1e-5)
+    # LeRobot 0.6.1 computes v before x requires a gradient: its "VJP" is the weighted error itself
+    np.testing.assert_allclose(lerobots(x, t).numpy()[0], v - guidance_weight(0.7, 10.0) * error, rtol=1e-5, atol=1e-5)
 
 
 def test_a_short_prefix_is_padded_with_its_last_step_not_zeros():

@@ -1,12 +1,14 @@
 """Real-time chunking: the next chunk is inferred while the current one still runs, and made
 to agree with the steps that will have been executed by the time it arrives.
 
-Guided inference as Physical Intelligence's reference (arXiv 2506.07339) and LeRobot's
-`policies/rtc` compute it: at each denoising step, the clean chunk the velocity predicts
-(x1 = x_t - t * v) is pulled towards the committed steps, weighted per step (1 over the
-inference delay, decaying to 0 at the execution horizon), through the vector-Jacobian
-product of that error with the model; the pull is scaled by
+Guided inference (arXiv 2506.07339): at each denoising step, the clean chunk the velocity
+predicts (x1 = x_t - t * v) is pulled towards the committed steps, weighted per step (1 over
+the inference delay, decaying to 0 at the execution horizon); the pull is scaled by
 min(max_weight, c * ((1 - tau)^2 + tau^2) / (1 - tau)^2), tau = 1 - t, c = (1 - tau) / tau.
+Two ways to carry the error back to x_t: LeRobot 0.6.1 computes v before x_t requires a
+gradient, so its vector-Jacobian product is the weighted error itself (the default here: the
+same numbers, no backward pass); Physical Intelligence's reference differentiates through
+the model (`through_model`, a backward pass through the expert at every step).
 With the fixes LeRobot needed: a short committed prefix is padded by repeating its last
 step (zero is the dataset mean in normalized space, not "nothing"), the delay leaves
 warm-up calls out, and a merge drops min(estimated delay, steps actually consumed).
@@ -81,6 +83,7 @@ class Guidance:
     weights: torch.Tensor
     action_dim: int
     max_weight: float = 10.0
+    through_model: bool = False  # True: PI's reference VJP through the model; False: LeRobot's
 
     def wrap(self, velocity: Velocity) -> Velocity:
         """The velocity with the pull towards the committed steps subtracted."""
@@ -89,6 +92,10 @@ class Guidance:
         weights = self.weights.to(self.committed.device)[None, :, None] * mask  # (1, H, D)
 
         def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if not self.through_model:
+                v = velocity(x, t)
+                correction = (self.committed - (x - t[:, None, None] * v)) * weights
+                return v - guidance_weight(float(t[0]), self.max_weight) * correction
             with torch.enable_grad():
                 x = x.detach().requires_grad_(True)
                 v = velocity(x, t)

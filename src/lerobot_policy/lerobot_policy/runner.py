@@ -83,9 +83,10 @@ class RTCPlan:
     execution_horizon: int = 10
     max_guidance_weight: float = 10.0
     schedule: str = "linear"
+    through_model: bool = False
 
     def guidance(self, config: PI05Config, action_dim: int, device: torch.device) -> Guidance:
         steps = pad_committed(torch.as_tensor(self.committed, dtype=torch.float32), config.chunk_size)
         committed = pad_vector(steps, config.max_action_dim)[None].to(device)
         weights = prefix_weights(self.delay, self.execution_horizon, config.chunk_size, self.schedule)
-        return Guidance(committed, weights, action_dim, self.max_guidance_weight)
+        return Guidance(committed, weights, action_dim, self.max_guidance_weight, self.through_model)

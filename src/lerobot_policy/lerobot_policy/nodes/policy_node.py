@@ -68,6 +68,7 @@ class PolicyNode(ReleasingNode):
             "rtc_execution_horizon": (10, "RTC: steps of the new chunk guided towards the committed ones"),
             "rtc_max_guidance_weight": (10.0, "RTC: the cap of the guidance weight (LeRobot 10, PI's reference 5)"),
             "rtc_schedule": ("linear", "RTC: prefix weights linear, exp, ones or zeros"),
+            "rtc_through_model": (False, "RTC: the error's VJP through the model (PI's reference; a backward pass)"),
             "dry_run": (False, "publish chunks and status, never a command"),
             "autostart": (False, "configure and activate at start-up"),
         }
@@ -260,7 +261,7 @@ class PolicyNode(ReleasingNode):
         committed = self.chunks.committed() if self.chunks.mode == "rtc" else None
         plan = None if committed is None else RTCPlan(
             committed, ticket.delay, self._param("rtc_execution_horizon"), self._param("rtc_max_guidance_weight"),
-            self._param("rtc_schedule"),
+            self._param("rtc_schedule"), self._param("rtc_through_model"),
         )  # fmt: skip
         try:
             actions, normalized = self.runner.infer(observation, plan)
