@@ -4,12 +4,13 @@ import json
 
 import pytest
 import torch
+from pi05_tiny import observation_batch, tiny
 from safetensors.torch import load_file, save_file
 
 from lerobot_policy.checkpoint import CheckpointError, load_pretrained, save_pretrained
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
-from lerobot_policy.modeling import Batch, PI05Policy, check_transformers
+from lerobot_policy.modeling import PI05Policy, check_transformers
 
 
 @pytest.fixture
@@ -148,11 +149,7 @@ def test_a_checkpoint_of_another_policy_type_is_named(saved):
 def test_bfloat16_weights_as_lerobot_keeps_them(tmp_path):
     """dtype bfloat16: the Gemma stacks in bf16; SigLIP, projector, norms (adaptive ones too),
     action and time projections in fp32; sampling runs and stays near the fp32 result."""
-    policy = PI05Policy(PI05Config.tiny())
-    with torch.no_grad():
-        for name, parameter in policy.named_parameters():
-            if "dense" in name:
-                parameter.normal_(0, 0.05)
+    policy = tiny()
     save_pretrained(policy, tmp_path)
     bf16 = load_pretrained(tmp_path, dtype="bfloat16")
     dtypes = {name: p.dtype for name, p in bf16.named_parameters()}
@@ -171,10 +168,7 @@ def test_bfloat16_weights_as_lerobot_keeps_them(tmp_path):
         assert dtypes[fp32] == torch.float32, fp32
     config = policy.config
     g = torch.Generator().manual_seed(0)
-    batch = Batch(
-        images=torch.rand(1, 2, 3, 224, 224, generator=g) * 2 - 1, image_masks=torch.ones(1, 2, dtype=torch.bool),
-        prompt=torch.randint(0, config.vocab_size, (1, 6), generator=g), prompt_mask=torch.ones(1, 6, dtype=torch.bool),
-    )  # fmt: skip
+    batch = observation_batch(config, g)
     noise = torch.randn(1, config.chunk_size, config.max_action_dim, generator=g)
     exact = load_pretrained(tmp_path).sample_actions(batch, noise)
     rounded = bf16.sample_actions(batch, noise)

@@ -2,21 +2,12 @@
 
 import pytest
 import torch
+from pi05_tiny import tiny
 
 from lerobot_policy.checkpoint import lerobot_key
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
-from lerobot_policy.modeling import Batch, PI05Policy
-
-
-def tiny(**weights) -> PI05Policy:
-    torch.manual_seed(0)
-    policy = PI05Policy(PI05Config.tiny(**weights))
-    with torch.no_grad():  # expert norms start at zero; give them something to do
-        for name, parameter in policy.named_parameters():
-            if name.endswith("dense.weight") or name.endswith("dense.bias"):
-                parameter.normal_(0, 0.05)
-    return policy.eval()
+from lerobot_policy.modeling import Batch
 
 
 def batch(config: PI05Config, with_text: bool = True, with_fast: bool = True) -> Batch:

@@ -6,10 +6,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from pi05_tiny import observation_batch, tiny
 
-from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
-from lerobot_policy.modeling import Batch, PI05Policy
 from lerobot_policy.rtc import (
     Guidance,
     LatencyTracker,
@@ -113,18 +112,10 @@ def test_warm_up_calls_stay_out_of_the_delay():
 def test_guided_sampling_agrees_with_the_committed_steps():
     """On a tiny pi05: the new chunk's committed steps land near the previous chunk's, the
     unguided chunk's do not; steps past the horizon are free."""
-    torch.manual_seed(0)
-    policy = PI05Policy(PI05Config.tiny()).eval()
-    with torch.no_grad():
-        for name, parameter in policy.named_parameters():
-            if "dense" in name:
-                parameter.normal_(0, 0.05)
+    policy = tiny()
     config = policy.config
     g = torch.Generator().manual_seed(1)
-    batch = Batch(
-        images=torch.rand(1, 2, 3, 224, 224, generator=g) * 2 - 1, image_masks=torch.ones(1, 2, dtype=torch.bool),
-        prompt=torch.randint(0, config.vocab_size, (1, 6), generator=g), prompt_mask=torch.ones(1, 6, dtype=torch.bool),
-    )  # fmt: skip
+    batch = observation_batch(config, g)
     shape = (1, config.chunk_size, config.max_action_dim)
     committed = pad_committed(torch.full((3, config.max_action_dim), 0.8), config.chunk_size)[None]
     guidance = Guidance(committed, prefix_weights(3, 6, config.chunk_size), action_dim=6)
