@@ -114,7 +114,7 @@ class PI05Config:
             )
         if not 0 < self.n_action_steps <= self.chunk_size:
             raise PolicyError(f"n_action_steps {self.n_action_steps} must be in 1..chunk_size ({self.chunk_size})")
-        if self.dtype not in ("float32", "bfloat16"):
+        if self.dtype not in DTYPES:
             raise PolicyError(f"dtype {self.dtype!r}: use 'float32' or 'bfloat16'")
         if self.image_resolution[0] % self.vision.patch or self.image_resolution[1] % self.vision.patch:
             raise PolicyError(
@@ -173,12 +173,11 @@ class PI05Config:
         )
 
     @classmethod
-    def from_lerobot(cls, raw: dict[str, Any], own: dict[str, Any] | None = None) -> PI05Config:
-        """LeRobot's config.json (type "pi05") and the fields of OWN_FIELDS -> config; keys
+    def from_lerobot(cls, raw: dict[str, Any]) -> PI05Config:
+        """LeRobot's config.json (type "pi05"), with OWN_FIELDS merged in -> config; keys
         LeRobot writes that the model does not use are kept in `extra`."""
         if raw.get("type", "pi05") != "pi05":
             raise PolicyError(f"config.json is a {raw.get('type')!r} policy, not 'pi05'")
-        raw = {**raw, **(own or {})}
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         values = {k: v for k, v in raw.items() if k in known}
         for key in ("image_resolution", "optimizer_betas"):
@@ -198,6 +197,7 @@ class PI05Config:
         return {name: getattr(self, name) for name in OWN_FIELDS}
 
 
+DTYPES = ("float32", "bfloat16")  # LeRobot's `dtype` values
 # fields of this model that LeRobot's PI05Config lacks: sizes LeRobot fixes in code, the fused losses
 OWN_FIELDS = (
     "vision_variant", "vocab_size", "flow_loss_weight", "text_loss_weight", "fast_loss_weight",

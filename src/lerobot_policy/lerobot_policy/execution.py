@@ -16,7 +16,7 @@ the epoch, so a chunk still being inferred for the old episode is discarded on a
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +43,6 @@ class Statistics:
     discarded_chunks: int = 0  # arrived after a reset
     largest_boundary_step: float = 0.0  # largest joint change from the last executed step to a new chunk's first
     largest_inner_step: float = 0.0  # largest joint change between consecutive steps inside a chunk
-    dropped_steps: list[int] = field(default_factory=list)
 
 
 class ChunkExecutor:
@@ -95,7 +94,6 @@ class ChunkExecutor:
                 self._queue = list(zip(actions[drop:], normalized[drop:], strict=True))
             self._fresh = True
             self.stats.merged_chunks += 1
-            self.stats.dropped_steps.append(drop)
             return drop
 
     def next_step(self) -> np.ndarray | None:

@@ -23,7 +23,7 @@ from packaging.version import Version
 from torch import nn
 from transformers import SiglipVisionConfig, SiglipVisionModel
 
-from lerobot_policy.configuration import PI05Config
+from lerobot_policy.configuration import DTYPES, PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.experts import GemmaStack, joint_forward, prefix_pass, suffix_pass
 from lerobot_policy.flow import euler_sample, flow_loss, noisy_actions, sample_time
@@ -49,12 +49,6 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return Batch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
-
-
-@dataclass
-class Noisy:
-    x_t: torch.Tensor  # (B * R, H, D) the noisy actions the expert sees
-    target: torch.Tensor  # (B * R, H, D) the velocity it is trained towards
 
 
 @dataclass
@@ -194,10 +188,11 @@ class PI05Model(nn.Module):
 
     def _suffix(
         self, actions: torch.Tensor, noise: torch.Tensor | None, t: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, Noisy]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The noisy-action tokens of `flow_num_repeats` draws per sample, side by side in the
         sequence ((B, R * H, width)), their time conditions ((B, width) or (B, R, width)), and
-        the draws flattened to (B * R, H, D) for the loss. `noise` (B, [R,] H, D), `t` (B, [R])."""
+        the draws' target velocities flattened to (B * R, H, D) for the loss. `noise` is
+        (B, [R,] H, D), `t` (B, [R])."""
         repeats = self.config.flow_num_repeats
         batch, horizon, dims = actions.shape
         if noise is None:
@@ -209,7 +204,7 @@ class PI05Model(nn.Module):
         tokens = self.embed_actions(x_t).reshape(batch, repeats * horizon, -1)
         cond = self.time_condition(t)
         cond = cond if repeats == 1 else cond.reshape(batch, repeats, -1)
-        return tokens, cond, Noisy(x_t, target)
+        return tokens, cond, target
 
     # --- losses ---------------------------------------------------------------------------------
     def _next_token_loss(
@@ -246,9 +241,9 @@ class PI05Model(nn.Module):
         read_from = first_read(prefix_mask, seg.images + seg.prompt) if text_on or fast_on else seg.prefix
         stacks = [self.language, self.paligemma_with_expert.gemma_expert.model]
         losses: dict[str, torch.Tensor] = {}
-        velocity = noisy = None
+        velocity = target = None
         if flow_on:  # the fused pass: one joint forward for every active loss
-            suffix, cond, noisy = self._suffix(batch.actions, noise, t)
+            suffix, cond, target = self._suffix(batch.actions, noise, t)
             seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=batch.actions.shape[1])
             suffix_pad = torch.ones(batch.actions.shape[:2], dtype=torch.bool, device=prefix.device)
             pad = torch.cat([prefix_mask, suffix_pad], dim=1)
@@ -261,7 +256,7 @@ class PI05Model(nn.Module):
             action_pad = batch.action_pad
             if action_pad is not None:
                 action_pad = action_pad.repeat_interleave(cfg.flow_num_repeats, dim=0)
-            losses["flow"] = flow_loss(velocity, noisy.target, batch.action_dim or cfg.max_action_dim, action_pad)
+            losses["flow"] = flow_loss(velocity, target, batch.action_dim or cfg.max_action_dim, action_pad)
         else:  # text or FAST only: one prefix-only pass
             allowed, positions = fused_masks(seg, prefix_mask)
             prefix_out, _ = joint_forward(
@@ -274,7 +269,7 @@ class PI05Model(nn.Module):
             losses["fast"] = self._next_token_loss(prefix_out, prefix_mask, seg.fast_start, batch.fast, batch.fast_mask)
         weights = {"flow": cfg.flow_loss_weight, "text": cfg.text_loss_weight, "fast": cfg.fast_loss_weight}
         losses["loss"] = sum(weights[name] * value for name, value in losses.items())
-        return Outputs(losses, velocity, None if noisy is None else noisy.target)
+        return Outputs(losses, velocity, target)
 
 
 def _sample_actions(
@@ -329,7 +324,6 @@ def previous_real(pad: torch.Tensor) -> torch.Tensor:
     return torch.cummax(shifted, dim=1).values
 
 
-PRECISIONS = ("float32", "bfloat16")
 KEEP_FP32 = ("vision_tower", "multi_modal_projector", "input_layernorm", "post_attention_layernorm", "model.norm")
 
 
@@ -345,8 +339,8 @@ class PI05Policy(nn.Module):
         """LeRobot's `dtype`: "bfloat16" puts the Gemma stacks' weights in bf16 and keeps the
         SigLIP tower, the projector, every norm (the expert's adaptive ones too) and the action
         and time projections in fp32, as LeRobot's PI05 does; "float32" puts all in fp32."""
-        if dtype not in PRECISIONS:
-            raise PolicyError(f"dtype {dtype!r}: use one of {sorted(PRECISIONS)}")
+        if dtype not in DTYPES:
+            raise PolicyError(f"dtype {dtype!r}: use one of {DTYPES}")
         for name, parameter in self.named_parameters():  # one at a time: no full-size fp32 copy at once
             bf16 = dtype == "bfloat16" and "paligemma_with_expert." in name and not any(k in name for k in KEEP_FP32)
             parameter.data = parameter.data.to(torch.bfloat16 if bf16 else torch.float32)

@@ -154,7 +154,7 @@ def prepare_assets(cfg: TrainConfig, frames: TrainingFrames, model_config: PI05C
     if cfg.text_tokenizer:
         text = TextTokenizer.load(cfg.text_tokenizer)
     else:
-        text = train_small_tokenizer(_corpus(frames, normalizer, model_config), cfg.text_vocab_size)
+        text = train_small_tokenizer(_corpus(frames, normalizer), cfg.text_vocab_size)
     check_vocabularies(model_config, text, fast, trained_here=not cfg.text_tokenizer)
     names = [frames.reader.features[k].get("names") for k in (cfg.state_key, cfg.action_key)]
     features = Features(
@@ -166,7 +166,7 @@ def prepare_assets(cfg: TrainConfig, frames: TrainingFrames, model_config: PI05C
     Assets(stats, text, features, fast).save(folder)
 
 
-def _corpus(frames: TrainingFrames, normalizer: Normalizer, config: PI05Config) -> Iterator[str]:
+def _corpus(frames: TrainingFrames, normalizer: Normalizer) -> Iterator[str]:
     """What the small tokenizer must cover: prompts as the model will see them, text targets, '|'."""
     picked = np.random.default_rng(0).choice(len(frames), size=min(len(frames), 5_000), replace=False)
     states = normalizer.normalize(STATE, torch.as_tensor(frames.states[picked]))  # the prompt's real state dims

@@ -38,15 +38,13 @@ from lerobot_drivers.ros_time import time_to_ns
 from lerobot_msgs.msg import ActionChunk as ActionChunkMsg
 from lerobot_msgs.msg import PolicyStatus
 from lerobot_policy.action_chunk import ActionChunk
-from lerobot_policy.bundle import PolicyBundle
+from lerobot_policy.bundle import CAMERA_PREFIX, PolicyBundle
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.execution import ChunkExecutor, Ticket
 from lerobot_policy.memory import keep_freed_memory
 from lerobot_policy.nodes.commands import MESSAGES, PER_CHUNK, step_message, trajectory
 from lerobot_policy.rtc import LatencyTracker
 from lerobot_policy.runner import Observation, PolicyRunner, RTCPlan
-
-CAMERA_PREFIX = "observation.images."
 
 
 class PolicyNode(ReleasingNode):
