@@ -8,7 +8,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from lerobot_msgs.msg import ActionChunk as ActionChunkMsg
 from lerobot_msgs.msg import EpisodeEvent
 from lerobot_msgs.srv import StartEpisode, StopEpisode
-from lerobot_policy.action_chunk import ActionChunk
+from lerobot_policy.nodes.chunk_messages import chunk_from_msg
 from ros_harness import RosProbe, RosTestbed
 
 
@@ -21,7 +21,7 @@ def test_action_chunk_arrives_intact_in_another_process(ros_testbed: RosTestbed,
     msg = received.wait_for(1)[0]
 
     expected = expected_chunk(seed=7, horizon=50, dim=7)
-    chunk = ActionChunk.from_msg(msg)
+    chunk = chunk_from_msg(msg)
     np.testing.assert_array_equal(chunk.values, expected.values)  # float64, bit for bit
     assert chunk.joint_names == expected.joint_names
     assert chunk.observation_stamp_ns == expected.observation_stamp_ns

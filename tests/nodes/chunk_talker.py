@@ -14,6 +14,7 @@ from rclpy.node import Node
 
 from lerobot_msgs.msg import ActionChunk as ActionChunkMsg
 from lerobot_policy.action_chunk import ActionChunk
+from lerobot_policy.nodes.chunk_messages import chunk_to_msg
 
 
 def expected_chunk(seed: int, horizon: int, dim: int) -> ActionChunk:
@@ -36,7 +37,7 @@ class ChunkTalker(Node):
         self.create_timer(0.1, self._publish)
 
     def _publish(self) -> None:
-        self._publisher.publish(self._chunk.to_msg(self.get_clock().now().nanoseconds))
+        self._publisher.publish(chunk_to_msg(self._chunk, self.get_clock().now().nanoseconds))
 
 
 def main() -> None:

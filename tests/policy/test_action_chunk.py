@@ -3,6 +3,7 @@ import pytest
 
 from lerobot_policy.action_chunk import ActionChunk
 from lerobot_policy.errors import ActionChunkError
+from lerobot_policy.nodes.chunk_messages import chunk_from_msg, chunk_to_msg
 
 
 def make_chunk(**overrides) -> ActionChunk:
@@ -19,10 +20,10 @@ def make_chunk(**overrides) -> ActionChunk:
 
 def test_message_round_trip_is_exact():
     chunk = make_chunk()
-    msg = chunk.to_msg(stamp_ns=6_000_000_000)
+    msg = chunk_to_msg(chunk, stamp_ns=6_000_000_000)
     assert (msg.horizon, msg.action_dim, msg.sequence) == (4, 3, 42)
     assert msg.header.stamp.sec == 6
-    back = ActionChunk.from_msg(msg)
+    back = chunk_from_msg(msg)
     np.testing.assert_array_equal(back.values, chunk.values)
     assert back.joint_names == chunk.joint_names
     assert back.observation_stamp_ns == chunk.observation_stamp_ns
@@ -31,7 +32,7 @@ def test_message_round_trip_is_exact():
 
 
 def test_values_are_row_major():
-    msg = make_chunk().to_msg(stamp_ns=0)
+    msg = chunk_to_msg(make_chunk(), stamp_ns=0)
     assert list(msg.values[:3]) == pytest.approx([0, 1 / 7, 2 / 7])
 
 
@@ -56,7 +57,7 @@ def test_bad_chunks_are_refused(overrides, message):
 
 
 def test_message_with_wrong_value_count_is_refused():
-    msg = make_chunk().to_msg(stamp_ns=0)
+    msg = chunk_to_msg(make_chunk(), stamp_ns=0)
     msg.values = msg.values[:-1]
     with pytest.raises(ActionChunkError, match="has 11 values, but horizon 4 x action_dim 3 = 12"):
-        ActionChunk.from_msg(msg)
+        chunk_from_msg(msg)

@@ -124,7 +124,13 @@ def test_a_joint_trajectory_interface_gets_each_chunk_as_timed_points(ros_testbe
         due = msg.header.stamp.sec + msg.header.stamp.nanosec / 1e9
         assert abs(due - time.time()) < 5.0
     rows = {tuple(np.round(np.reshape(c.values, (10, 6))[k], 9)) for c in chunks.snapshot() for k in range(10)}
-    assert all(tuple(np.round(p.positions, 9)) in rows for m in got for p in m.points)
+    max_step = 0.15 * 100 / 30  # the profile's max_step_rad per cycle at rate_hz, per policy step
+    for msg in got:
+        points = np.array([p.positions for p in msg.points])
+        steps = np.abs(np.diff(points, axis=0))
+        assert (steps <= max_step + 1e-9).all()
+        for k in range(1, len(points)):  # a point is its chunk's step, unless the step limit held it back
+            assert tuple(np.round(points[k], 9)) in rows or np.isclose(steps[k - 1], max_step).any()
 
     assert ros_probe.call(SetBool, "/policy/enable", SetBool.Request(data=False)).success
     time.sleep(0.3)
