@@ -34,6 +34,8 @@ class SyntheticArm:
         "wrist_roll",
         "gripper",
     )
+    state_topic: str = "/follower/joint_states"
+    command_topic: str = "/follower/joint_commands"
     state_hz: float = 100.0
     command_hz: float = 50.0
     camera_hz: float = 30.0
@@ -161,10 +163,8 @@ def write_bag(
     try:
         typestore = messages.typestore
         connections = {
-            "state": writer.add_connection("/follower/joint_states", "sensor_msgs/msg/JointState", typestore=typestore),
-            "command": writer.add_connection(
-                "/follower/joint_commands", "sensor_msgs/msg/JointState", typestore=typestore
-            ),
+            "state": writer.add_connection(arm.state_topic, "sensor_msgs/msg/JointState", typestore=typestore),
+            "command": writer.add_connection(arm.command_topic, "sensor_msgs/msg/JointState", typestore=typestore),
             "task": writer.add_connection("/task", "std_msgs/msg/String", typestore=typestore),
             "events": writer.add_connection("/episode_events", "lerobot_msgs/msg/EpisodeEvent", typestore=typestore),
         }
