@@ -3,11 +3,10 @@
 ros2 launch launch/camera.launch.py source:=device device:=/dev/video0 camera_name:=front
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
-
-from launch import LaunchDescription
 
 ARGS = {
     "source": "device",

@@ -5,11 +5,10 @@ ros2 launch launch/policy.launch.py policy_path:=runs/pick/checkpoints/last/pret
 Start the arm driver and cameras first (follower.launch.py, camera.launch.py).
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
-
-from launch import LaunchDescription
 
 ARGS = {
     "policy_path": "",

@@ -5,11 +5,10 @@ ros2 launch launch/sim_arm.launch.py [profile:=config/koch_follower_sim.yaml]
 
 from pathlib import Path
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, TimerAction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
-
-from launch import LaunchDescription
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 LINK = "/tmp/lerobot_sim_arm"

@@ -6,11 +6,10 @@
 
 from pathlib import Path
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
-
-from launch import LaunchDescription
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 

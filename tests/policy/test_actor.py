@@ -1,5 +1,7 @@
 """Acting without ROS: the actor fed by hand with a trained tiny policy and a clock the test moves."""
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -170,3 +172,10 @@ def test_command_limits_come_from_the_profile_and_refuse_nan():
     np.testing.assert_allclose(out[0, :2], [2.9, 0.0])
     with pytest.raises(PolicyError, match="NaN or Inf"):
         limits.path(np.array([[np.nan] * 7]), None)
+
+
+def test_the_acting_core_imports_without_ros():
+    """The actor, runner and executor run where rclpy and ROS messages cannot be imported."""
+    blocked = ("rclpy", "lerobot_msgs", "sensor_msgs", "std_msgs", "trajectory_msgs", "builtin_interfaces")
+    code = f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); import lerobot_policy.actor"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

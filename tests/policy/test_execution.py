@@ -22,11 +22,13 @@ def run(executor: ChunkExecutor, ticks: int) -> list[float | None]:
 
 def test_a_chunk_arriving_late_skips_the_overtaken_steps():
     executor = ChunkExecutor("replace", n_action_steps=10)
-    assert run(executor, 2) == [None, None] and executor.stats.starved_ticks == 2
+    assert run(executor, 2) == [None, None] and executor.stats.starved_ticks == 0  # waiting for the first chunk
     ticket = executor.start_inference(delay=0)
     run(executor, 3)  # three ticks pass while the model thinks
     assert executor.merge(ticket, *chunk(0.0)) == 3
     assert run(executor, 2) == [3.0, 4.0]
+    run(executor, 5)
+    assert run(executor, 2) == [None, None] and executor.stats.starved_ticks == 2  # ran dry: starved
 
 
 def test_rtc_drops_min_of_the_planned_delay_and_what_was_consumed():

@@ -126,3 +126,20 @@ def test_guided_sampling_agrees_with_the_committed_steps():
     gap_guided = (guided[0, :3, :6] - 0.8).abs().max()
     assert gap_guided < 0.3 * gap_free
     assert torch.isfinite(guided).all()
+
+
+def test_a_delay_as_long_as_the_horizon_still_guides_the_seam():
+    """LeRobot's horizon is fixed: at delay = horizon the first step after the delay (the seam)
+    gets weight 0. The plan's soft region reaches at least twice the delay."""
+    from lerobot_policy.configuration import PI05Config
+    from lerobot_policy.runner import RTCPlan
+
+    config = PI05Config.tiny(chunk_size=50, n_action_steps=50)
+    plan = RTCPlan(np.zeros((12, 6), np.float32), delay=10, execution_horizon=10)
+    weights = plan.guidance(config, 6, torch.device("cpu")).weights
+    expected = [plain_weight(i, 10, 20, "linear") for i in range(50)]
+    np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-6)
+    assert weights[10] > 0.9
+    short = RTCPlan(np.zeros((5, 6), np.float32), delay=3, execution_horizon=10)  # LeRobot's own weights
+    np.testing.assert_allclose(short.guidance(config, 6, torch.device("cpu")).weights.numpy(),
+                               [plain_weight(i, 3, 10, "linear") for i in range(50)], rtol=1e-6)  # fmt: skip

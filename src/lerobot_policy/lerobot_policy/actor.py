@@ -46,6 +46,7 @@ class ActingConfig:
     refill_steps: int = 0  # 0: the estimated delay + 2
     per_chunk: bool = False  # the robot takes whole chunks (a trajectory), not one target per tick
     dry_run: bool = False
+    added_latency_s: float = 0.0  # slept after each inference: rehearses a slower model or machine
     rtc_execution_horizon: int = 10
     rtc_max_guidance_weight: float = 10.0
     rtc_schedule: str = "linear"
@@ -65,7 +66,7 @@ class Merged:
     skipped: int  # its steps overtaken while it was inferred
     pending: np.ndarray | None
     first_due_ns: int
-    model_s: float  # the inference's wall time
+    model_s: float  # the model's wall time (without added_latency_s)
 
 
 class Actor:
@@ -202,8 +203,10 @@ class Actor:
             self._set_status(State.ERROR, f"inference refused: {exc}")
             return
         model_s = time.perf_counter() - started
-        self.last_latency = model_s
-        self.latency.add(model_s)
+        if self.config.added_latency_s > 0:
+            time.sleep(self.config.added_latency_s)
+        self.last_latency = time.perf_counter() - started
+        self.latency.add(self.last_latency)
         if not self.active:
             return
         skipped = self.chunks.merge(ticket, actions, normalized)

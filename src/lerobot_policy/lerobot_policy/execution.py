@@ -9,8 +9,9 @@ the same data:
 - "replace": the same merge without guidance (the arm may jump where chunks disagree).
 - "ensemble": every chunk's prediction for a tick is averaged with ACT's temporal-ensemble
   weights exp(-m * i), i = 0 for the oldest prediction.
-An empty queue is a starved tick: no new target, the servos hold the last one. A reset bumps
-the epoch, so a chunk still being inferred for the old episode is discarded on arrival.
+An empty queue holds the last target (the servos keep it); once a chunk has run since the last
+reset, such a tick is starved (waiting for the first chunk is not). A reset bumps the epoch,
+so a chunk still being inferred for the old episode is discarded on arrival.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Ticket:
 
 @dataclass
 class Statistics:
-    starved_ticks: int = 0
+    starved_ticks: int = 0  # the queue ran dry after a chunk had run (not while waiting for the first)
     merged_chunks: int = 0
     discarded_chunks: int = 0  # arrived after a reset
     largest_boundary_step: float = 0.0  # largest joint change from the last executed step to a new chunk's first
@@ -63,6 +64,7 @@ class ChunkExecutor:
         self._predictions: dict[int, list[np.ndarray]] = {}  # ensemble: tick -> predictions, oldest first
         self._last: np.ndarray | None = None
         self._fresh = False
+        self._primed = False  # a chunk merged since the last reset
 
     def start_inference(self, delay: int) -> Ticket:
         with self._lock:
@@ -92,7 +94,7 @@ class ChunkExecutor:
                     self._predictions.setdefault(ticket.tick + k, []).append(actions[k])
             else:
                 self._queue = list(zip(actions[drop:], normalized[drop:], strict=True))
-            self._fresh = True
+            self._fresh = self._primed = True
             self.stats.merged_chunks += 1
             return drop
 
@@ -109,7 +111,7 @@ class ChunkExecutor:
             else:
                 step = self._queue.pop(0)[0] if self._queue else None
             if step is None:
-                self.stats.starved_ticks += 1
+                self.stats.starved_ticks += int(self._primed)
                 return None
             if self._last is not None and self._fresh:  # the first step of a newly merged chunk
                 self.stats.largest_boundary_step = max(
@@ -137,6 +139,7 @@ class ChunkExecutor:
             self._queue.clear()
             self._predictions.clear()
             self._last = None
+            self._primed = False
 
 
 def ensemble(predictions: list[np.ndarray], m: float) -> np.ndarray:

@@ -63,6 +63,7 @@ class PolicyNode(ReleasingNode):
             "rtc_schedule": ("linear", "RTC: prefix weights linear, exp, ones or zeros"),
             "rtc_through_model": (False, "RTC: the error's VJP through the model (PI's reference; a backward pass)"),
             "dry_run": (False, "publish chunks and status, never a command"),
+            "added_latency_s": (0.0, "sleep this long after each inference, to rehearse a slower model (0 in use)"),
             "autostart": (False, "configure and activate at start-up"),
         }
         for name, (default, text) in params.items():
@@ -99,7 +100,8 @@ class PolicyNode(ReleasingNode):
             config = ActingConfig(
                 fps=profile.fps, max_observation_age_s=self._param("max_observation_age_s"),
                 refill_steps=self._param("refill_steps"), per_chunk=profile.topics.command_type in PER_CHUNK,
-                dry_run=self._param("dry_run"), rtc_execution_horizon=self._param("rtc_execution_horizon"),
+                dry_run=self._param("dry_run"), added_latency_s=self._param("added_latency_s"),
+                rtc_execution_horizon=self._param("rtc_execution_horizon"),
                 rtc_max_guidance_weight=self._param("rtc_max_guidance_weight"),
                 rtc_schedule=self._param("rtc_schedule"), rtc_through_model=self._param("rtc_through_model"),
             )  # fmt: skip

@@ -1,0 +1,119 @@
+"""The policy node in its own process on the simulated SO-101 with two 640x480 cameras.
+
+Processes on a private DDS domain: the simulated follower bus (1 Mbps wire timing), its arm
+driver, two camera nodes (front jpeg, wrist raw, 30 fps), the policy node; this process
+observes. Per chunk: observation-to-chunk latency (the chunk's arrival here minus its
+observation stamp, which the arm driver set when it read the servos) and
+observation-to-command (the first joint command after that arrival). The node's own
+diagnostics give the model's time in the same run, starved ticks and chunk seams.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo import FOLLOWER, Processes  # noqa: E402 - the demo's process handling, reused
+
+
+def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float) -> None:
+    procs.start("bus", "lerobot_drivers.sim.cli", "--profile", str(FOLLOWER), "--emulate-wire")
+    port = procs.wait_for("bus", r"port: (\S+)")
+    procs.start("follower", "lerobot_drivers.nodes.arm_node", "--ros-args", "-p", f"profile:={FOLLOWER}",
+                "-p", f"port:={port}", "-p", "autostart:=true")  # fmt: skip
+    for name, jpeg, raw in (("front", "true", "false"), ("wrist", "false", "true")):  # as the profile lists them
+        procs.start(f"camera_{name}", "lerobot_drivers.nodes.camera_node", "--ros-args", "-r", f"__node:=camera_{name}",
+                    "-p", f"camera_name:={name}", "-p", "width:=640", "-p", "height:=480", "-p", "autostart:=true",
+                    "-p", f"publish_compressed:={jpeg}", "-p", f"publish_raw:={raw}")  # fmt: skip
+    procs.wait_for("follower", r"(active at \d+ Hz)")
+    procs.start("policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
+                "-p", f"profile:={FOLLOWER}", "-p", "task:=pick the cube", "-p", "autostart:=true",
+                "-p", f"chunk_execution:={mode}", "-p", f"added_latency_s:={added_latency_s}",
+                "-p", "inference_steps:=5")  # fmt: skip
+
+
+def observe(seconds: float) -> dict[str, float]:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import JointState
+
+    from lerobot_drivers.ros_time import time_to_ns
+    from lerobot_msgs.msg import ActionChunk
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    chunks, commands, diagnostics = [], [], {}
+    try:
+        node = rclpy.create_node("bench_observer", context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        node.create_subscription(
+            ActionChunk, "/policy/action_chunk",
+            lambda m: chunks.append((time.time_ns(), time_to_ns(m.observation_stamp))), 50,
+        )  # fmt: skip
+        node.create_subscription(
+            JointState, "/follower/joint_commands", lambda m: commands.append(time.time_ns()),
+            QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT),
+        )  # fmt: skip
+
+        def keep(msg: DiagnosticArray) -> None:
+            for status in msg.status:
+                if status.name.endswith(": policy"):
+                    diagnostics.update({kv.key: kv.value for kv in status.values})
+
+        node.create_subscription(DiagnosticArray, "/diagnostics", keep, 10)
+        deadline = time.monotonic() + 120
+        while not chunks and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        if not chunks:
+            raise SystemExit("the policy node published no chunk in 120 s")
+        first = len(chunks)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    measured = chunks[first:]
+    to_chunk = np.array([(arrival - stamp) / 1e6 for arrival, stamp in measured])
+    sent = np.array(commands)
+    to_command = np.array([(sent[sent > arrival][0] - stamp) / 1e6 for arrival, stamp in measured
+                           if (sent > arrival).any()])  # fmt: skip
+    return {
+        "chunks": len(measured),
+        "to_chunk_p50": float(np.median(to_chunk)), "to_chunk_p99": float(np.quantile(to_chunk, 0.99)),
+        "to_command_p50": float(np.median(to_command)), "to_command_p99": float(np.quantile(to_command, 0.99)),
+        "model_p50": 1e3 * float(diagnostics["inference latency p50 (s)"]),
+        "model_p99": 1e3 * float(diagnostics["inference latency p99 (s)"]),
+        "starved": int(diagnostics["starved ticks"]),
+        "boundary": float(diagnostics["largest step at a chunk boundary (rad)"]),
+        "inner": float(diagnostics["largest step inside a chunk (rad)"]),
+    }  # fmt: skip
+
+
+def run(policy: Path, mode: str, added_latency_s: float, seconds: float) -> dict[str, float]:
+    """One live run: bring-up, `seconds` of acting measured, everything stopped with Ctrl-C."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench_policy_"))
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "ROS_LOG_DIR": str(workdir), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    saved = {key: os.environ.get(key) for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
+    os.environ.update({key: env[key] for key in saved})
+    procs = Processes(workdir, env)
+    try:
+        bring_up(procs, policy, mode, added_latency_s)
+        return observe(seconds)
+    finally:
+        procs.stop_all()
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.update({key: value})
