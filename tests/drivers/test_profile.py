@@ -96,3 +96,7 @@ def test_mistakes_are_named(tmp_path, edit, message):
 def test_missing_profile_points_to_config(tmp_path):
     with pytest.raises(ProfileError, match="does not exist; the suite's profiles are in config/"):
         load_profile(tmp_path / "nope.yaml")
+    with pytest.raises(ProfileError, match="no robot profile given: set `profile`"):
+        load_profile("")
+    with pytest.raises(ProfileError, match="is a folder: give the profile's YAML file"):
+        load_profile(tmp_path)

@@ -100,6 +100,8 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
 def test_a_missing_policy_folder_fails_configure_and_names_the_files(ros_testbed, tmp_path):
     node = start_policy(ros_testbed, tmp_path / "nowhere", "task:=x")
     node.wait_for_output(r"configure failed: .* has no normalization.safetensors", timeout=30)
+    empty = start_policy(ros_testbed, "''", "task:=x")  # as launch passes an empty argument
+    empty.wait_for_output(r"configure failed: no policy given: set policy_path", timeout=30)
 
 
 def test_a_joint_trajectory_interface_gets_each_chunk_as_timed_points(ros_testbed, ros_probe, trained_policy, tmp_path):

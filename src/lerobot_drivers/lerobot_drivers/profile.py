@@ -144,7 +144,11 @@ BUSLESS_JOINT_FIELDS = {"name", "norm_mode", "limits"}
 
 
 def load_profile(path: str | Path) -> RobotProfile:
+    if not str(path).strip():
+        raise ProfileError("no robot profile given: set `profile` to a profile YAML (the suite's are in config/)")
     path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        raise ProfileError(f"robot profile {path} is a folder: give the profile's YAML file (e.g. config/*.yaml)")
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -89,6 +89,8 @@ class PolicyNode(ReleasingNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             profile = load_profile(self._param("profile"))
+            if not self._param("policy_path").strip():
+                raise PolicyError("no policy given: set policy_path to a trained policy folder (.../pretrained_model)")
             bundle = PolicyBundle.load(
                 Path(self._param("policy_path")),
                 dtype=self._param("dtype") or None,
