@@ -121,11 +121,13 @@ def test_velocity_is_the_rate_of_change_of_the_position(arm, profile):
     arm.activate()
     arm.command({"elbow_flex": 0.8})
     samples = []
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 5.0  # on a busy machine the move takes longer than its nominal second
     while time.monotonic() < deadline:
         arm.last_command_time = time.monotonic()
         if (state := arm.cycle()) is not None:
             samples.append((time.monotonic(), state.positions["elbow_flex"], state.velocities["elbow_flex"]))
+            if abs(samples[-1][1] - 0.8) < 0.005 and abs(samples[-1][2]) < 0.01:
+                break  # arrived and at rest
         time.sleep(0.002)
     travelled = samples[-1][1] - samples[0][1]
     integral = sum((t1 - t0) * (v0 + v1) / 2 for (t0, _, v0), (t1, _, v1) in itertools.pairwise(samples))
