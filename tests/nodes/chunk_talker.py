@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from lerobot_msgs.msg import ActionChunk as ActionChunkMsg
@@ -46,15 +44,9 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=50)
     parser.add_argument("--dim", type=int, default=6)
     args = parser.parse_args()
-    rclpy.init()
-    try:
-        node = ChunkTalker(expected_chunk(args.seed, args.horizon, args.dim))
-        print("chunk_talker ready", flush=True)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
+    from spin import spin_until_stopped  # run as a script: tests/nodes is on sys.path
+
+    spin_until_stopped(lambda: ChunkTalker(expected_chunk(args.seed, args.horizon, args.dim)), "chunk_talker ready")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,6 @@ A minimal stand-in peer for the service contract: one episode at a time, indices
 
 from __future__ import annotations
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
@@ -56,15 +54,9 @@ class EpisodeServer(Node):
 
 
 def main() -> None:
-    rclpy.init()
-    try:
-        node = EpisodeServer()
-        print("episode_server ready", flush=True)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
+    from spin import spin_until_stopped  # run as a script: tests/nodes is on sys.path
+
+    spin_until_stopped(EpisodeServer, "episode_server ready")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -63,15 +61,9 @@ def main() -> None:
     parser.add_argument("--controller", default="arm_controller")
     parser.add_argument("--rate", type=float, default=100.0)
     args = parser.parse_args()
-    rclpy.init()
-    try:
-        node = TrajectoryArm(args.controller, args.rate)
-        print("trajectory_arm ready", flush=True)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
+    from spin import spin_until_stopped  # run as a script: tests/nodes is on sys.path
+
+    spin_until_stopped(lambda: TrajectoryArm(args.controller, args.rate), "trajectory_arm ready")
 
 
 if __name__ == "__main__":
