@@ -10,8 +10,6 @@ diagnostics give the model's time in the same run, starved ticks and chunk seams
 
 from __future__ import annotations
 
-import os
-import random
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from demo import FOLLOWER, Processes  # noqa: E402 - the demo's process handling, reused
+from demo import FOLLOWER, Processes, isolated_env, spin_until  # noqa: E402 - the demo's process handling, reused
 
 
 def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float) -> None:
@@ -72,15 +70,11 @@ def observe(seconds: float) -> dict[str, float]:
                     diagnostics.update({kv.key: kv.value for kv in status.values})
 
         node.create_subscription(DiagnosticArray, "/diagnostics", keep, 10)
-        deadline = time.monotonic() + 120
-        while not chunks and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(executor, lambda: bool(chunks), 120)
         if not chunks:
             raise SystemExit("the policy node published no chunk in 120 s")
         first = len(chunks)
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(executor, lambda: False, seconds)
         executor.shutdown()
         node.destroy_node()
     finally:
@@ -105,15 +99,9 @@ def observe(seconds: float) -> dict[str, float]:
 def run(policy: Path, mode: str, added_latency_s: float, seconds: float) -> dict[str, float]:
     """One live run: bring-up, `seconds` of acting measured, everything stopped with Ctrl-C."""
     workdir = Path(tempfile.mkdtemp(prefix="bench_policy_"))
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "ROS_LOG_DIR": str(workdir), "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    saved = {key: os.environ.get(key) for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")}
-    os.environ.update({key: env[key] for key in saved})
-    procs = Processes(workdir, env)
+    procs = Processes(workdir, isolated_env(workdir))  # a new domain per run: no stale node is discovered
     try:
         bring_up(procs, policy, mode, added_latency_s)
         return observe(seconds)
     finally:
         procs.stop_all()
-        for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.update({key: value})

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +71,27 @@ class Processes:
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             self.stop(name)
+
+
+def isolated_env(workdir: Path) -> dict[str, str]:
+    """A private DDS domain limited to this host, logs in `workdir`; set in this process too."""
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(random.randint(1, 101)),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOG_DIR": str(workdir),
+        "PYTHONUNBUFFERED": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+    }
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")})
+    return env
+
+
+def spin_until(executor, done: Callable[[], bool], seconds: float) -> None:
+    """Spin until `done()` or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
 
 
 def bring_up(procs: Processes) -> str:
@@ -258,15 +280,11 @@ def serve_policy(procs: Processes, policy: Path, seconds: float = 4.0) -> bool:
             "policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
             "-p", f"profile:={FOLLOWER}", "-p", f"task:={TASKS[0]}", "-p", "autostart:=true",
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not seen["commands"] and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(executor, lambda: bool(seen["commands"]), 60)
         if not seen["commands"]:
             raise SystemExit(f"the policy node sent no command; its log:\n{procs.workdir / 'policy.log'}")
         seen["states"].clear()
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(executor, lambda: False, seconds)
         executor.shutdown()
         node.destroy_node()
     finally:
@@ -287,15 +305,7 @@ def main() -> int:
     from lerobot_drivers.sim.cli import send_command
 
     workdir = Path(tempfile.mkdtemp(prefix="lerobot_demo_"))
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 101)),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_LOG_DIR": str(workdir),
-        "PYTHONUNBUFFERED": "1",
-        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
-    }
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")})
+    env = isolated_env(workdir)
     shutil.rmtree(OUTPUT, ignore_errors=True)
     print(
         f"main job: the suite end to end on simulated hardware (DDS domain {env['ROS_DOMAIN_ID']}, logs in {workdir})"

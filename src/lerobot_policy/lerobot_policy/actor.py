@@ -63,10 +63,8 @@ class Merged:
     limited steps still to execute, the first due at `first_due_ns`."""
 
     chunk: ActionChunk
-    skipped: int  # its steps overtaken while it was inferred
     pending: np.ndarray | None
     first_due_ns: int
-    model_s: float  # the model's wall time (without added_latency_s)
 
 
 class Actor:
@@ -222,7 +220,7 @@ class Actor:
             pending = self.limits.path(self.chunks.pending(), self._previous())
         # the queue's first step is the next tick's (before the first tick: due now)
         first_due = max(self._last_tick_ns + round(self.config.period_s * 1e9), self._clock())
-        self._on_chunk(Merged(chunk, skipped, pending, first_due, model_s))
+        self._on_chunk(Merged(chunk, pending, first_due))
         detail = f"chunk {self.sequence} in {model_s * 1e3:.0f} ms"
         self._set_status(State.RUNNING, detail + (f", {skipped} overtaken steps skipped" if skipped else ""))
 

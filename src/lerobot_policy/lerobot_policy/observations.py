@@ -56,8 +56,3 @@ class ObservationBuffer:
             images = {key: self._images[key][0] for key in self.cameras}
             oldest = min([received, *(self._images[key][1] for key in self.cameras)])
         return Observation(images, positions, stamp, task), (now_ns - oldest) / 1e9
-
-    def clear(self) -> None:
-        with self._lock:
-            self._state = None
-            self._images.clear()

@@ -180,8 +180,6 @@ class PolicyNode(ReleasingNode):
     # --- topics ---------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
         self.actor.on_state(list(msg.name), list(msg.position), time_to_ns(msg.header.stamp))
-        if self.actor.status[0] == State.ERROR:
-            self.get_logger().error(self.actor.status[1], throttle_duration_sec=2.0)
 
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
         if not self.actor.active:
