@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from demo import FOLLOWER, Processes, isolated_env, spin_until  # noqa: E402 - the demo's process handling, reused
 
 
-def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float) -> None:
+def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float, steps: int) -> None:
     procs.start("bus", "lerobot_drivers.sim.cli", "--profile", str(FOLLOWER), "--emulate-wire")
     port = procs.wait_for("bus", r"port: (\S+)")
     procs.start("follower", "lerobot_drivers.nodes.arm_node", "--ros-args", "-p", f"profile:={FOLLOWER}",
@@ -35,7 +35,7 @@ def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float) 
     procs.start("policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
                 "-p", f"profile:={FOLLOWER}", "-p", "task:=pick the cube", "-p", "autostart:=true",
                 "-p", f"chunk_execution:={mode}", "-p", f"added_latency_s:={added_latency_s}",
-                "-p", "inference_steps:=5")  # fmt: skip
+                "-p", f"inference_steps:={steps}")  # fmt: skip
 
 
 def observe(seconds: float) -> dict[str, float]:
@@ -96,12 +96,12 @@ def observe(seconds: float) -> dict[str, float]:
     }  # fmt: skip
 
 
-def run(policy: Path, mode: str, added_latency_s: float, seconds: float) -> dict[str, float]:
+def run(policy: Path, mode: str, added_latency_s: float, seconds: float, steps: int) -> dict[str, float]:
     """One live run: bring-up, `seconds` of acting measured, everything stopped with Ctrl-C."""
     workdir = Path(tempfile.mkdtemp(prefix="bench_policy_"))
     procs = Processes(workdir, isolated_env(workdir))  # a new domain per run: no stale node is discovered
     try:
-        bring_up(procs, policy, mode, added_latency_s)
+        bring_up(procs, policy, mode, added_latency_s, steps)
         return observe(seconds)
     finally:
         procs.stop_all()
