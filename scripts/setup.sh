@@ -98,15 +98,20 @@ fi
 
 # --- 4. the suite's Python packages, editable -----------------------------------------------
 PKGS=(src/lerobot_drivers src/lerobot_recorder src/lerobot_policy)
-PKG_HASH="$(hash_of $(for p in "${PKGS[@]}"; do echo "$p/setup.py" "$p/setup.cfg" "$p/package.xml"; done))-$REQ_HASH"
+PKG_HASH="$(hash_of scripts/ament_index.py $(for p in "${PKGS[@]}"; do echo "$p/setup.py" "$p/setup.cfg" "$p/package.xml"; done))-$REQ_HASH"
 if ! stamp_ok packages "$PKG_HASH"; then
   say "installing lerobot_drivers, lerobot_recorder, lerobot_policy (editable)"
   args=(); for p in "${PKGS[@]}"; do args+=(-e "$p"); done
   pip_quiet install --quiet --no-deps --no-build-isolation "${args[@]}"
+  "$VENV/bin/python" "$ROOT/scripts/ament_index.py" "$VENV" "${PKGS[@]}"  # for ros2 run and launch_ros
   stamp_set packages "$PKG_HASH"
 else
   say "suite packages up to date"
 fi
+
+# the wheels set no AMENT_PREFIX_PATH: an activated venv sets it, so ament index lookups find the suite
+grep -q AMENT_PREFIX_PATH "$VENV/bin/activate" \
+  || echo 'export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"' >>"$VENV/bin/activate"
 
 # --- 5. check -------------------------------------------------------------------------------
 "$VENV/bin/python" - <<'PY' || die "the venv does not import what the suite needs (see above)"

@@ -60,3 +60,28 @@ def test_rerun_with_nothing_changed_is_a_no_op():
 def test_venv_imports_rclpy_messages_and_packages():
     code = "import rclpy, lerobot_msgs.msg, lerobot_msgs.srv, lerobot_drivers, lerobot_recorder, lerobot_policy"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("package", "command"),
+    [("lerobot_drivers", "lerobot_motors"), ("lerobot_recorder", "lerobot_dataset_validate"),
+     ("lerobot_policy", "lerobot_policy_train")],
+)  # fmt: skip
+def test_ros2_run_finds_every_executable_of_the_venv(package, command, monkeypatch):
+    """As ros2run and launch_ros look an executable up: the package's prefix from the ament
+    index (the activated venv sets AMENT_PREFIX_PATH), then lib/<package>/<executable>."""
+    from importlib.metadata import distribution
+
+    from ament_index_python.packages import get_package_prefix, get_package_share_directory
+
+    monkeypatch.setenv("AMENT_PREFIX_PATH", sys.prefix)
+    prefix = Path(get_package_prefix(package))
+    assert prefix == Path(sys.prefix).resolve() or prefix == Path(sys.prefix)
+    assert (Path(get_package_share_directory(package)) / "package.xml").is_file()
+    scripts = [ep.name for ep in distribution(package).entry_points if ep.group == "console_scripts"]
+    assert scripts
+    for script in scripts:
+        executable = prefix / "lib" / package / script
+        assert os.access(executable, os.X_OK), f"{executable} is missing: re-run scripts/setup.sh"
+    ran = subprocess.run([str(prefix / "lib" / package / command), "--help"], capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
