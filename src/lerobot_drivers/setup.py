@@ -16,7 +16,15 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["setuptools"],
+    install_requires=[
+        "setuptools",
+        "numpy",
+        "PyYAML",
+        "opencv-python-headless",
+        "av",
+        "dynamixel-sdk",
+        "feetech-servo-sdk",
+    ],
     zip_safe=False,
     description=(
         "Arm drivers for Feetech and Dynamixel servo buses through the official SDKs, LeRobot "

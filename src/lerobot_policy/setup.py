@@ -16,7 +16,19 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["setuptools"],
+    install_requires=[
+        "setuptools",
+        "numpy",
+        "PyYAML",
+        "matplotlib",
+        "packaging",
+        "tqdm",
+        "transformers",
+        "torch",
+        "safetensors",
+        "tokenizers",
+        "pyarrow",
+    ],
     zip_safe=False,
     description=(
         "A fused pi0.5-style vision-language-action model, its training, and a policy node that "

@@ -16,7 +16,17 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["setuptools"],
+    install_requires=[
+        "setuptools",
+        "numpy",
+        "PyYAML",
+        "pandas",
+        "tqdm",
+        "rosbags",
+        "mcap",
+        "pyarrow",
+        "av",
+    ],
     zip_safe=False,
     description=(
         "ROS 2 bags (mcap, sqlite3) to LeRobotDataset v3, a dataset reader and validator, and a live episode recorder."
