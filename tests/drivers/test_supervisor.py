@@ -1,11 +1,13 @@
 """Faults of the hardware around the servos, on an in-process simulated bus: an unplugged
 adapter, a power dip, EEPROM that is lost at power-off, a servo alarm."""
 
+import termios
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import serial
 
 from lerobot_drivers.arm import Arm
 from lerobot_drivers.errors import BusError, PortLostError
@@ -113,6 +115,24 @@ def test_a_servo_alarm_is_reported_once_and_not_torqued_over(supervisor, sim):
     alarms = [line for line in said if "hardware alarm" in line]
     assert len(alarms) == 1 and "wrist_roll (id 5)" in alarms[0] and "overload" in alarms[0]
     assert supervisor.recoveries == 0 and not sim.servo(5).torque_enabled
+
+
+def test_a_tty_that_answers_a_flush_with_eio_is_a_lost_port(profile, sim, monkeypatch):
+    """Unplugged between two transactions, a tty fails pyserial's flushes (termios calls: the
+    Dynamixel SDK drops input, the Feetech SDK drains output) with a bare termios.error, not an
+    OSError; the race is made certain here by having them raise what the kernel returns."""
+
+    def vanished(self):
+        raise termios.error(5, "Input/output error")
+
+    arm = Arm(profile, sim.path)
+    arm.connect()
+    for flush in ("flush", "reset_input_buffer", "reset_output_buffer"):
+        monkeypatch.setattr(serial.Serial, flush, vanished)
+    with pytest.raises(PortLostError, match=r"was lost \(.*Input/output error.*\): the adapter was unplugged"):
+        arm.read_state()
+    monkeypatch.undo()
+    arm.bus.disconnect(disable_torque=False)
 
 
 def test_port_loss_fails_fast_with_the_port_named(profile, sim):

@@ -8,6 +8,7 @@ drain the line first, and results that are either fresh or an error.
 
 from __future__ import annotations
 
+import termios
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -19,6 +20,10 @@ from typing import Any, ClassVar
 
 from lerobot_drivers.errors import BusError, MotorMismatchError, PortLostError
 from lerobot_drivers.motors.tables import ModelSpec, model
+
+# The port itself failing: pyserial raises SerialException (an OSError) on reads and writes, but
+# a bare termios.error (not an OSError) when it flushes a tty that vanished (EIO on unplug).
+PORT_FAILURES = (OSError, termios.error)
 
 COMM_SUCCESS, COMM_PORT_BUSY = 0, -1
 COMM_SDK_EXCEPTION = -100  # ours: the SDK raised instead of returning a result
@@ -293,7 +298,7 @@ class MotorBus:
         if self.lost is not None:
             raise PortLostError(self.lost)
 
-    def _port_lost(self, exc: OSError) -> PortLostError:
+    def _port_lost(self, exc: Exception) -> PortLostError:
         self.lost = (
             f"servo bus port {self.port_name} was lost ({exc}): the adapter was unplugged, lost power or "
             "was taken by another process"
@@ -316,7 +321,7 @@ class MotorBus:
             if serial is not None and serial.in_waiting:
                 serial.reset_input_buffer()
                 self.errors["late replies dropped"] += 1
-        except OSError as exc:
+        except PORT_FAILURES as exc:
             raise self._port_lost(exc) from None
 
     def _transact(self, what: str, call: Any, retries: int | None = None) -> Any:
@@ -339,11 +344,11 @@ class MotorBus:
 
     def _guarded(self, call: Any) -> tuple[Any, int, int]:
         """Run one SDK call; an exception inside the SDK (scservo_sdk's ping indexes an empty
-        reply when its model-number read times out) is a failed transaction, not a crash. An
-        OSError is the port itself failing: no retry can help until it is reopened."""
+        reply when its model-number read times out) is a failed transaction, not a crash. A
+        port failure is the port itself failing: no retry can help until it is reopened."""
         try:
             return call()
-        except OSError as exc:  # pyserial's SerialException included
+        except PORT_FAILURES as exc:
             self._port.is_using = False
             raise self._port_lost(exc) from None
         except (IndexError, ValueError, TypeError) as exc:
