@@ -2,13 +2,14 @@
 
 import itertools
 import sys
+from pathlib import Path
 
 import av
 import numpy as np
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lerobot_drivers.cameras import decode_index, synthetic_frame
 from lerobot_drivers.images import compressed_to_rgb, image_to_rgb
@@ -31,6 +32,7 @@ def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
     camera = start_camera(ros_testbed, "width:=160", "height:=120", "fps:=20", "camera_name:=wrist")  # fps as typed
     raw = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
     compressed = ros_probe.collect(CompressedImage, "/wrist/image_raw/compressed", qos_profile_sensor_data)
+    info = ros_probe.collect(CameraInfo, "/wrist/camera_info", qos_profile_sensor_data)
     activate(ros_probe)
     frames = raw.wait_for(20, timeout=20)
     first = frames[0]
@@ -38,8 +40,13 @@ def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
         160,
         120,
         "rgb8",
-        "camera_optical_frame",
+        "wrist_optical_frame",
     )
+    infos = info.wait_for(5)  # one per frame, same stamp and frame; uncalibrated: K all zero
+    assert all((m.width, m.height, m.header.frame_id) == (160, 120, "wrist_optical_frame") for m in infos)
+    assert set(infos[0].k) == {0.0}
+    image_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in raw.snapshot()}
+    assert any((m.header.stamp.sec, m.header.stamp.nanosec) in image_stamps for m in infos)
     image = image_to_rgb(first)
     assert np.array_equal(image, synthetic_frame(decode_index(image), 160, 120))  # bit-exact frame content
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in frames]
@@ -82,3 +89,14 @@ def test_missing_device_fails_configure_with_a_clear_message(ros_testbed, ros_pr
     request = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))
     assert not ros_probe.call(ChangeState, "/camera/change_state", request).success
     camera.wait_for_output(r"cannot open camera '/dev/video99'")
+
+
+def test_a_calibration_file_is_published_and_a_wrong_size_refused(ros_testbed, ros_probe):
+    path = Path(__file__).parent / "data" / "front_calibration.yaml"  # as camera_calibration writes it
+    start_camera(ros_testbed, "camera_name:=front", f"camera_info_url:=file://{path}")
+    info = ros_probe.collect(CameraInfo, "/front/camera_info", qos_profile_sensor_data)
+    activate(ros_probe)
+    got = info.wait_for(1, timeout=20)[0]
+    assert (got.width, got.height, got.distortion_model, got.k[0], got.p[2]) == (640, 480, "plumb_bob", 615.2, 320.0)
+    wrong = start_camera(ros_testbed, "width:=320", "height:=240", f"camera_info_url:={path}", "autostart:=true")
+    wrong.wait_for_output(r"configure failed: .* calibrates 640x480 images but the camera captures 320x240", 30)

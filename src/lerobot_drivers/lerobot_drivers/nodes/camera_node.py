@@ -1,8 +1,9 @@
-"""Camera as a lifecycle node: Image and CompressedImage, stamped at capture.
+"""Camera as a lifecycle node: Image and CompressedImage, stamped at capture, with CameraInfo.
 
-configure = open the source; activate = start the capture thread; deactivate = stop it.
-Topics: <name>/image_raw and <name>/image_raw/compressed (sensor-data QoS), diagnostics with
-the achieved rate and the dropped frames.
+configure = open the source and read its calibration; activate = start the capture thread;
+deactivate = stop it. Topics: <name>/image_raw, <name>/image_raw/compressed and
+<name>/camera_info (same stamp and frame; sensor-data QoS), diagnostics with the achieved rate
+and the dropped frames.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from lerobot_drivers.camera_info import Intrinsics, load_intrinsics
 from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSource
 from lerobot_drivers.images import fill_compressed, fill_image
 from lerobot_drivers.nodes.parameters import ParameterRules, declare_parameters, number
@@ -34,7 +36,8 @@ class CameraNode(ReleasingNode):
             "height": (480, "frame height, pixels"),
             "fps": (30.0, "frames per second"),
             "camera_name": ("camera", "topic namespace: <camera_name>/image_raw"),
-            "frame_id": ("camera_optical_frame", "header.frame_id (REP-103 optical frame)"),
+            "frame_id": ("", "header.frame_id; empty: <camera_name>_optical_frame (REP-103 optical frame)"),
+            "camera_info_url": ("", "calibration YAML (camera_calibration's; path or file://); empty: uncalibrated"),
             "publish_raw": (True, "publish sensor_msgs/Image"),
             "publish_compressed": (True, "publish sensor_msgs/CompressedImage (jpeg)"),
             "jpeg_quality": (90, "jpeg quality, 1-100"),
@@ -70,6 +73,7 @@ class CameraNode(ReleasingNode):
             if kind not in SOURCES:
                 raise CameraError(f"unknown camera source {kind!r}; use one of {sorted(SOURCES)}")
             extra = {"file": {"path": self._param("file")}, "device": {"device": self._param("device")}}
+            info = camera_info(load_intrinsics(self._param("camera_info_url"), size[0], size[1]))
             self._source = SOURCES[kind](*size, **extra.get(kind, {}))
             self._source.open()
         except CameraError as exc:
@@ -77,6 +81,8 @@ class CameraNode(ReleasingNode):
             self._source = None
             return TransitionCallbackReturn.FAILURE
         name = self._param("camera_name")
+        self._info = info
+        self._info_pub = self.create_publisher(CameraInfo, f"{name}/camera_info", qos_profile_sensor_data)
         self._raw_pub = self.create_publisher(Image, f"{name}/image_raw", qos_profile_sensor_data)
         self._compressed_pub = self.create_publisher(
             CompressedImage, f"{name}/image_raw/compressed", qos_profile_sensor_data
@@ -117,7 +123,7 @@ class CameraNode(ReleasingNode):
 
     def _capture(self) -> None:
         assert self._loop is not None
-        frame_id = self._param("frame_id")
+        frame_id = self._param("frame_id") or f"{self._param('camera_name')}_optical_frame"
         raw, compressed = self._param("publish_raw"), self._param("publish_compressed")
         quality = self._param("jpeg_quality")
         while self._running.is_set() and self.context.ok():  # Ctrl-C ends the context before release()
@@ -137,6 +143,8 @@ class CameraNode(ReleasingNode):
                     msg = fill_compressed(CompressedImage(), frame.image, "jpeg", quality)
                     msg.header.stamp, msg.header.frame_id = stamp, frame_id
                     self._compressed_pub.publish(msg)
+                self._info.header.stamp, self._info.header.frame_id = stamp, frame_id
+                self._info_pub.publish(self._info)
             except RCLError:
                 if self.context.ok():
                     raise
@@ -165,6 +173,13 @@ class CameraNode(ReleasingNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+
+def camera_info(intrinsics: Intrinsics) -> CameraInfo:
+    return CameraInfo(
+        width=intrinsics.width, height=intrinsics.height, distortion_model=intrinsics.distortion_model,
+        d=list(intrinsics.d), k=list(intrinsics.k), r=list(intrinsics.r), p=list(intrinsics.p),
+    )  # fmt: skip
 
 
 def main(args: list[str] | None = None) -> int:
