@@ -16,9 +16,11 @@ CONFIG = Path(__file__).resolve().parents[1] / "config"
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            DeclareLaunchArgument("profile", default_value=str(CONFIG / "so101_follower.yaml")),
+            DeclareLaunchArgument(
+                "profile", default_value=str(CONFIG / "so101_follower.yaml"), description="the robot profile YAML"
+            ),
             DeclareLaunchArgument("port", default_value="", description="overrides the profile's port"),
-            DeclareLaunchArgument("autostart", default_value="true"),
+            DeclareLaunchArgument("autostart", default_value="true", description="configure and activate at start"),
             LifecycleNode(
                 package="lerobot_drivers",
                 executable="lerobot_arm_driver",

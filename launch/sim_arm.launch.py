@@ -1,8 +1,10 @@
-"""A simulated arm: the simulated servo bus plus the arm driver on it, and a synthetic camera.
+"""A simulated arm: the simulated servo bus plus the arm driver on it, and synthetic cameras
+(front and wrist, as the simulated profiles list them).
 
 ros2 launch launch/sim_arm.launch.py [profile:=config/koch_follower_sim.yaml]
 """
 
+import os
 from pathlib import Path
 
 from launch import LaunchDescription
@@ -11,14 +13,16 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
-LINK = "/tmp/lerobot_sim_arm"
+LINK = f"/tmp/lerobot_sim_arm_{os.getpid()}"  # one port link per launch: two runs do not collide
 
 
 def generate_launch_description() -> LaunchDescription:
     profile = LaunchConfiguration("profile")
     return LaunchDescription(
         [
-            DeclareLaunchArgument("profile", default_value=str(CONFIG / "so101_follower_sim.yaml")),
+            DeclareLaunchArgument(
+                "profile", default_value=str(CONFIG / "so101_follower_sim.yaml"), description="a simulated profile"
+            ),
             ExecuteProcess(
                 cmd=["lerobot_sim_bus", "--profile", profile, "--emulate-wire", "--link", LINK],
                 output="screen",
@@ -36,13 +40,16 @@ def generate_launch_description() -> LaunchDescription:
                     )
                 ],
             ),
+        ]
+        + [
             LifecycleNode(
                 package="lerobot_drivers",
                 executable="lerobot_camera",
-                name="camera",
+                name=f"camera_{name}",
                 namespace="",
                 output="screen",
-                parameters=[{"source": "synthetic", "camera_name": "front", "autostart": True}],
-            ),
+                parameters=[{"source": "synthetic", "camera_name": name, "autostart": True}],
+            )
+            for name in ("front", "wrist")
         ]
     )

@@ -18,8 +18,14 @@ def generate_launch_description() -> LaunchDescription:
     leader, follower = LaunchConfiguration("leader_profile"), LaunchConfiguration("follower_profile")
     return LaunchDescription(
         [
-            DeclareLaunchArgument("leader_profile", default_value=str(CONFIG / "so101_leader.yaml")),
-            DeclareLaunchArgument("follower_profile", default_value=str(CONFIG / "so101_follower.yaml")),
+            DeclareLaunchArgument(
+                "leader_profile", default_value=str(CONFIG / "so101_leader.yaml"), description="the leader's profile"
+            ),
+            DeclareLaunchArgument(
+                "follower_profile",
+                default_value=str(CONFIG / "so101_follower.yaml"),
+                description="the follower's profile (the leader maps onto its calibration)",
+            ),
             LifecycleNode(
                 package="lerobot_drivers",
                 executable="lerobot_arm_driver",

@@ -43,3 +43,17 @@ def test_launch_file_names_real_executables(path):
 
 def test_every_launch_file_is_checked():
     assert len(LAUNCH_FILES) >= 4
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_launch_argument_is_described(path):
+    """`ros2 launch <file> --show-args` prints each argument's description."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    declared = [
+        call
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "DeclareLaunchArgument"
+    ]
+    assert declared
+    for call in declared:
+        assert "description" in {k.arg for k in call.keywords}, f"{path.name}:{call.lineno} has no description"
