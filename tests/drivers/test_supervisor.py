@@ -135,6 +135,33 @@ def test_a_tty_that_answers_a_flush_with_eio_is_a_lost_port(profile, sim, monkey
     arm.bus.disconnect(disable_torque=False)
 
 
+def test_a_flush_interrupted_by_a_signal_is_retried_not_a_lost_port(profile, sim, monkeypatch):
+    """A second Ctrl-C landing in a flush (termios calls are not retried on EINTR by Python)
+    must not end the torque-off: the transaction is tried again."""
+    interrupted = []
+
+    def once(original):
+        def flush(self):
+            if not interrupted:
+                interrupted.append(True)
+                raise termios.error(4, "Interrupted system call")
+            return original(self)
+
+        return flush
+
+    arm = Arm(profile, sim.path)
+    arm.connect()
+    arm.bus.set_torque(True)
+    for name in ("flush", "reset_input_buffer"):
+        monkeypatch.setattr(serial.Serial, name, once(getattr(serial.Serial, name)))
+    report = arm.bus.torque_off_everywhere()
+    assert interrupted and arm.bus.lost is None
+    assert report == dict.fromkeys(profile.joint_names, False)
+    assert not any(servo.torque_enabled for servo in sim.servos)
+    monkeypatch.undo()
+    arm.bus.disconnect(disable_torque=False)
+
+
 def test_port_loss_fails_fast_with_the_port_named(profile, sim):
     arm = Arm(profile, sim.path)
     arm.connect()

@@ -8,6 +8,7 @@ drain the line first, and results that are either fresh or an error.
 
 from __future__ import annotations
 
+import errno
 import termios
 import threading
 import time
@@ -24,6 +25,14 @@ from lerobot_drivers.motors.tables import ModelSpec, model
 # The port itself failing: pyserial raises SerialException (an OSError) on reads and writes, but
 # a bare termios.error (not an OSError) when it flushes a tty that vanished (EIO on unplug).
 PORT_FAILURES = (OSError, termios.error)
+
+
+def interrupted(exc: Exception) -> bool:
+    """A signal arrived during the call (EINTR): the port is fine. Python retries most system
+    calls itself, but not the termios ones pyserial's flushes make (a second Ctrl-C lands there)."""
+    code = exc.errno if isinstance(exc, OSError) else (exc.args[0] if exc.args else None)
+    return code == errno.EINTR
+
 
 COMM_SUCCESS, COMM_PORT_BUSY = 0, -1
 COMM_SDK_EXCEPTION = -100  # ours: the SDK raised instead of returning a result
@@ -322,7 +331,8 @@ class MotorBus:
                 serial.reset_input_buffer()
                 self.errors["late replies dropped"] += 1
         except PORT_FAILURES as exc:
-            raise self._port_lost(exc) from None
+            if not interrupted(exc):  # interrupted: the next transaction drains again
+                raise self._port_lost(exc) from None
 
     def _transact(self, what: str, call: Any, retries: int | None = None) -> Any:
         """Run `call` (returning (value, comm_result, error)) with bounded retries."""
@@ -350,6 +360,9 @@ class MotorBus:
             return call()
         except PORT_FAILURES as exc:
             self._port.is_using = False
+            if interrupted(exc):  # a failed transaction: retried like any other
+                self._last_exception = "interrupted by a signal"
+                return None, COMM_SDK_EXCEPTION, 0
             raise self._port_lost(exc) from None
         except (IndexError, ValueError, TypeError) as exc:
             self._last_exception = f"SDK raised {type(exc).__name__}: {exc}"
