@@ -118,7 +118,7 @@ def test_mixed_firmware_is_refused(profile, sim):
 def test_velocity_is_the_rate_of_change_of_the_position(arm, profile):
     """rad/s through each model's unit (Dynamixel counts 0.229 rev/min, Feetech steps/s): the
     reported velocity, integrated over the move, is the distance the position moved."""
-    arm.activate()
+    start = arm.activate().positions["elbow_flex"]  # where it was before the command
     arm.command({"elbow_flex": 0.8})
     samples = []
     deadline = time.monotonic() + 5.0  # on a busy machine the move takes longer than its nominal second
@@ -129,10 +129,9 @@ def test_velocity_is_the_rate_of_change_of_the_position(arm, profile):
             if abs(samples[-1][1] - 0.8) < 0.005 and abs(samples[-1][2]) < 0.01:
                 break  # arrived and at rest
         time.sleep(0.002)
-    travelled = samples[-1][1] - samples[0][1]
     integral = sum((t1 - t0) * (v0 + v1) / 2 for (t0, _, v0), (t1, _, v1) in itertools.pairwise(samples))
-    assert travelled == pytest.approx(0.8, abs=0.02)
-    assert integral == pytest.approx(travelled, rel=0.15)
+    assert samples[-1][1] - start == pytest.approx(0.8, abs=0.02)  # on a loaded machine the first sample is late
+    assert integral == pytest.approx(samples[-1][1] - samples[0][1], rel=0.15)
 
 
 def test_calibration_written_on_request_survives_a_power_cycle(profile, sim):
