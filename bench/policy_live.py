@@ -23,19 +23,20 @@ from demo import FOLLOWER, Processes, isolated_env, spin_until  # noqa: E402 - t
 
 
 def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float, steps: int) -> None:
-    procs.start("bus", "lerobot_drivers.sim.cli", "--profile", str(FOLLOWER), "--emulate-wire")
-    port = procs.wait_for("bus", r"port: (\S+)")
-    procs.start("follower", "lerobot_drivers.nodes.arm_node", "--ros-args", "-p", f"profile:={FOLLOWER}",
-                "-p", f"port:={port}", "-p", "autostart:=true")  # fmt: skip
-    for name, jpeg, raw in (("front", "true", "false"), ("wrist", "false", "true")):  # as the profile lists them
-        procs.start(f"camera_{name}", "lerobot_drivers.nodes.camera_node", "--ros-args", "-r", f"__node:=camera_{name}",
-                    "-p", f"camera_name:={name}", "-p", "width:=640", "-p", "height:=480", "-p", "autostart:=true",
-                    "-p", f"publish_compressed:={jpeg}", "-p", f"publish_raw:={raw}")  # fmt: skip
-    procs.wait_for("follower", r"(active at \d+ Hz)")
-    procs.start("policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
-                "-p", f"profile:={FOLLOWER}", "-p", "task:=pick the cube", "-p", "autostart:=true",
-                "-p", f"chunk_execution:={mode}", "-p", f"added_latency_s:={added_latency_s}",
-                "-p", f"inference_steps:={steps}")  # fmt: skip
+    """The sim_arm scenario (as `lerobot_bringup sim_arm`), then the policy node."""
+    from dataclasses import replace
+
+    from lerobot_bringup.scenarios import SCENARIOS, policy_node
+
+    full_size = {"width": 640, "height": 480}  # measured with full-size frames
+    procs.start_all([
+        replace(p, parameters={**p.parameters, **full_size}) if p.executable == "lerobot_camera" else p
+        for p in SCENARIOS["sim_arm"].processes({"profile": str(FOLLOWER)})
+    ])  # fmt: skip
+    procs.wait_for("arm_driver", r"(active at \d+ Hz)")
+    node = policy_node({"policy_path": str(policy), "task": "pick the cube", "device": "cpu"}, str(FOLLOWER))
+    extra = {"chunk_execution": mode, "added_latency_s": added_latency_s, "inference_steps": steps}
+    procs.start(replace(node, parameters={**node.parameters, **extra}))
 
 
 def observe(seconds: float) -> dict[str, float]:

@@ -1,55 +1,11 @@
-"""A simulated arm: the simulated servo bus plus the arm driver on it, and synthetic cameras
-(front and wrist, as the simulated profiles list them).
+"""A simulated arm: its servo bus, the arm driver on it, one synthetic camera per profile camera.
 
-ros2 launch launch/sim_arm.launch.py [profile:=config/koch_follower_sim.yaml]
+ros2 launch lerobot_bringup sim_arm.launch.py [name:=value ...]   (--show-args lists them)
+The same processes without launch: lerobot_bringup sim_arm [name:=value ...]
 """
 
-import os
-from pathlib import Path
-
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, TimerAction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode
-
-CONFIG = Path(__file__).resolve().parents[1] / "config"
-LINK = f"/tmp/lerobot_sim_arm_{os.getpid()}"  # one port link per launch: two runs do not collide
+from lerobot_bringup.launch_render import launch_description
 
 
-def generate_launch_description() -> LaunchDescription:
-    profile = LaunchConfiguration("profile")
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                "profile", default_value=str(CONFIG / "so101_follower_sim.yaml"), description="a simulated profile"
-            ),
-            ExecuteProcess(
-                cmd=["lerobot_sim_bus", "--profile", profile, "--emulate-wire", "--link", LINK],
-                output="screen",
-            ),
-            TimerAction(  # the simulator creates the port link first
-                period=1.0,
-                actions=[
-                    LifecycleNode(
-                        package="lerobot_drivers",
-                        executable="lerobot_arm_driver",
-                        name="arm_driver",
-                        namespace="",
-                        output="screen",
-                        parameters=[{"profile": profile, "port": LINK, "autostart": True}],
-                    )
-                ],
-            ),
-        ]
-        + [
-            LifecycleNode(
-                package="lerobot_drivers",
-                executable="lerobot_camera",
-                name=f"camera_{name}",
-                namespace="",
-                output="screen",
-                parameters=[{"source": "synthetic", "camera_name": name, "autostart": True}],
-            )
-            for name in ("front", "wrist")
-        ]
-    )
+def generate_launch_description():
+    return launch_description("sim_arm")

@@ -3,8 +3,9 @@
 `ros2 run <package> <executable>` and launch_ros's `Node(package=..., executable=...)` look a
 package up in `<prefix>/share/ament_index/resource_index/packages/<package>` and run
 `<prefix>/lib/<package>/<executable>`; a pip install writes neither. This writes the index
-entry, `share/<package>/package.xml`, and one link per console script in `lib/<package>/` to
-the script pip put in `bin/`. Usage: ament_index.py PREFIX PACKAGE_DIR...
+entry, `share/<package>/package.xml`, links `share/<package>/launch` and `config` to the
+package's folders, and one link per console script in `lib/<package>/` to the script pip put
+in `bin/`. Usage: ament_index.py PREFIX PACKAGE_DIR...
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def register(prefix: Path, package_dir: Path) -> list[str]:
     share = prefix / "share" / name
     share.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(package_dir / "package.xml", share / "package.xml")
+    for folder in ("launch", "config"):  # what colcon installs from data_files
+        if (package_dir / folder).is_dir():
+            (share / folder).unlink(missing_ok=True)
+            (share / folder).symlink_to((package_dir / folder).resolve(), target_is_directory=True)
     lib = prefix / "lib" / name
     lib.mkdir(parents=True, exist_ok=True)
     scripts = sorted(ep.name for ep in distribution(name).entry_points if ep.group == "console_scripts")

@@ -23,6 +23,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lerobot_bringup.scenario import Process
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"
@@ -37,13 +41,24 @@ class Processes:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir, self.env, self.running = workdir, env, {}
 
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = (self.workdir / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+    def start(self, process: Process) -> subprocess.Popen:
+        """A scenario's process, with the command line `lerobot_bringup` gives it."""
+        from lerobot_bringup.runner import command_line
+
+        log = (self.workdir / f"{process.name}.log").open("w")
+        popen = subprocess.Popen(
+            command_line(process), stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )
-        self.running[name] = process
-        return process
+        self.running[process.name] = popen
+        return popen
+
+    def start_all(self, processes: list[Process]) -> None:
+        """In order, each once the processes it waits for (simulators) report ready."""
+        ready = {process.name: process.ready for process in processes}
+        for process in processes:
+            for name in process.after:
+                self.wait_for(name, ready[name] or ".")
+            self.start(process)
 
     def wait_for(self, name: str, pattern: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -95,77 +110,24 @@ def spin_until(executor, done: Callable[[], bool], seconds: float) -> None:
 
 
 def bring_up(procs: Processes) -> str:
-    """Simulated arms, drivers, teleop and cameras; returns the follower's control socket."""
-    procs.start("follower_bus", "lerobot_drivers.sim.cli", "--profile", str(FOLLOWER), "--emulate-wire")
-    procs.start("leader_bus", "lerobot_drivers.sim.cli", "--profile", str(LEADER), "--hand-motion")
-    follower_port = procs.wait_for("follower_bus", r"port: (\S+)")
-    follower_control = procs.wait_for("follower_bus", r"control: (\S+)")
-    leader_port = procs.wait_for("leader_bus", r"port: (\S+)")
-    procs.start(
-        "follower",
-        "lerobot_drivers.nodes.arm_node",
-        "--ros-args",
-        "-p",
-        f"profile:={FOLLOWER}",
-        "-p",
-        f"port:={follower_port}",
-        "-p",
-        "autostart:=true",
-    )
-    procs.start(
-        "leader",
-        "lerobot_drivers.nodes.leader_node",
-        "--ros-args",
-        "-p",
-        f"profile:={LEADER}",
-        "-p",
-        f"port:={leader_port}",
-        "-p",
-        f"follower_profile:={FOLLOWER}",
-        "-p",
-        "autostart:=true",
-    )
-    for name, compressed in (("front", "true"), ("wrist", "false")):
-        procs.start(
-            f"camera_{name}",
-            "lerobot_drivers.nodes.camera_node",
-            "--ros-args",
-            "-r",
-            f"__node:=camera_{name}",
-            "-p",
-            f"camera_name:={name}",
-            "-p",
-            "width:=320",
-            "-p",
-            "height:=240",
-            "-p",
-            "autostart:=true",
-            "-p",
-            f"publish_compressed:={compressed}",
-        )
-    procs.wait_for("follower", r"(active at \d+ Hz)")
-    procs.wait_for("leader", r"(teleoperating \S+)")
+    """The simulation scenario (as `lerobot_bringup simulation`); returns the follower's control socket."""
+    from lerobot_bringup.scenarios import SCENARIOS
+
+    procs.start_all(SCENARIOS["simulation"].processes({"profile": str(FOLLOWER), "leader_profile": str(LEADER)}))
+    procs.wait_for("arm_driver", r"(active at \d+ Hz)")
+    procs.wait_for("leader_arm", r"(teleoperating \S+)")
     print("  1. simulated SO-101 follower (1 Mbps wire timing) and leader buses; follower driver active, torque on;")
     print("     leader torque off, moved by hand, teleoperating the follower; cameras front (jpeg) and wrist (raw)")
-    return follower_control
+    return procs.wait_for("follower_bus", r"control: (\S+)")
 
 
 def record(procs: Processes, bags: Path) -> list[Path]:
     import rclpy
 
+    from lerobot_bringup.scenarios import recorder
     from lerobot_msgs.srv import StartEpisode, StopEpisode
 
-    procs.start(
-        "recorder",
-        "lerobot_recorder.nodes.recorder_node",
-        "--ros-args",
-        "-p",
-        f"profile:={FOLLOWER}",
-        "-p",
-        f"output:={bags}",
-        "-p",
-        "autostart:=true",
-    )
+    procs.start(recorder(str(FOLLOWER), str(bags)))
     for topic in (
         "/follower/joint_states",
         "/follower/joint_commands",
@@ -261,6 +223,7 @@ def serve_policy(procs: Processes, policy: Path, seconds: float = 4.0) -> bool:
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import JointState
 
+    from lerobot_bringup.scenarios import policy_node
     from lerobot_msgs.msg import PolicyStatus
 
     context = rclpy.Context()
@@ -276,10 +239,7 @@ def serve_policy(procs: Processes, policy: Path, seconds: float = 4.0) -> bool:
             JointState, "/follower/joint_states", lambda m: seen["states"].append(m.position), qos_profile_sensor_data
         )
         node.create_subscription(PolicyStatus, "/policy/status", seen["status"].append, 10)
-        procs.start(
-            "policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
-            "-p", f"profile:={FOLLOWER}", "-p", f"task:={TASKS[0]}", "-p", "autostart:=true",
-        )  # fmt: skip
+        procs.start(policy_node({"policy_path": str(policy), "task": TASKS[0], "device": "cpu"}, str(FOLLOWER)))
         spin_until(executor, lambda: bool(seen["commands"]), 60)
         if not seen["commands"]:
             raise SystemExit(f"the policy node sent no command; its log:\n{procs.workdir / 'policy.log'}")
@@ -315,14 +275,14 @@ def main() -> int:
     try:
         control = bring_up(procs)
         bags = record(procs, OUTPUT / "bags")
-        for name in ("recorder", "leader"):
+        for name in ("recorder", "leader_arm"):
             procs.stop(name)
         print("  3. recorder and leader stopped with Ctrl-C; the follower holds its last command")
         converted = convert_and_check(bags, OUTPUT / "dataset")
         served = serve_policy(procs, train_policy(OUTPUT / "dataset", OUTPUT / "policy"))
         for name in ("policy", "camera_front", "camera_wrist"):
             procs.stop(name)
-        code = procs.stop("follower")
+        code = procs.stop("arm_driver")
         torque = send_command(control, {})["torque"]
         off = all(v == 0 for v in torque.values())
         torque_state = "yes" if off else "NO"

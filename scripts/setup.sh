@@ -97,10 +97,10 @@ else
 fi
 
 # --- 4. the suite's Python packages, editable -----------------------------------------------
-PKGS=(src/lerobot_drivers src/lerobot_recorder src/lerobot_policy)
+PKGS=(src/lerobot_drivers src/lerobot_recorder src/lerobot_policy src/lerobot_bringup)
 PKG_HASH="$(hash_of scripts/ament_index.py $(for p in "${PKGS[@]}"; do echo "$p/setup.py" "$p/setup.cfg" "$p/package.xml"; done))-$REQ_HASH"
 if ! stamp_ok packages "$PKG_HASH"; then
-  say "installing lerobot_drivers, lerobot_recorder, lerobot_policy (editable)"
+  say "installing lerobot_drivers, lerobot_recorder, lerobot_policy, lerobot_bringup (editable)"
   args=(); for p in "${PKGS[@]}"; do args+=(-e "$p"); done
   pip_quiet install --quiet --no-deps --no-build-isolation "${args[@]}"
   "$VENV/bin/python" "$ROOT/scripts/ament_index.py" "$VENV" "${PKGS[@]}"  # for ros2 run and launch_ros

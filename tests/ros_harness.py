@@ -279,3 +279,23 @@ class MessageLog:
             return found if len(found) >= count else []
 
         return wait_until(matching, timeout, f"{count} message(s) on {self.topic}")
+
+
+def start_bringup(testbed: RosTestbed, scenario: str, *assignments: str) -> NodeProcess:
+    """`lerobot_bringup <scenario> name:=value ...`, as a user types it."""
+    return testbed.start_python(f"bringup_{scenario}", "lerobot_bringup.cli", scenario, *assignments)
+
+
+def interrupt(process: NodeProcess, times: int = 1) -> int:
+    """Ctrl-C in the terminal of `process` (its children run in sessions of their own); its exit code."""
+    for _ in range(times):
+        process.popen.send_signal(signal.SIGINT)
+        time.sleep(0.005)
+    return process.wait(40)
+
+
+def final_torques(output: str) -> list[dict[str, int]]:
+    """What each simulated bus printed as it exited: servo id -> torque enable."""
+    import json
+
+    return [json.loads(line) for line in re.findall(r"final torque: (\{.*\})", output)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("lerobot_msgs", "lerobot_drivers", "lerobot_recorder", "lerobot_policy")
+PACKAGES = ("lerobot_msgs", "lerobot_drivers", "lerobot_recorder", "lerobot_policy", "lerobot_bringup")
 
 
 @pytest.mark.slow
@@ -33,4 +33,9 @@ def test_colcon_builds_every_package(tmp_path):
         assert (install / "share" / package / "package.xml").exists()
     for executable in ("lerobot_arm_driver", "lerobot_sim_bus"):  # where `ros2 run` looks
         assert (install / "lib" / "lerobot_drivers" / executable).exists(), executable
+    share = install / "share" / "lerobot_bringup"  # where `ros2 launch lerobot_bringup <file>` looks
+    assert {p.name for p in (share / "launch").iterdir()} == {p.name for p in (ROOT / "launch").glob("*.launch.py")}
+    assert (share / "config" / "so101_follower_sim.yaml").is_file()
+    assert (share / "config" / "calibration" / "so101_sim.json").is_file()
+    assert (install / "lib" / "lerobot_bringup" / "lerobot_bringup").exists()
     shutil.rmtree(tmp_path / "build")

@@ -1,0 +1,268 @@
+"""The suite's scenarios: a simulated arm, a follower, teleop with recording, a policy on a
+robot, and the full simulation (both arms simulated, teleop or a policy driving)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from lerobot_bringup.errors import BringupError
+from lerobot_bringup.scenario import Argument, Process, Scenario, flag
+from lerobot_drivers.errors import ProfileError
+from lerobot_drivers.profile import RobotProfile, load_profile
+
+
+def share_directory() -> Path:
+    """The installed share/lerobot_bringup (colcon, or the ament index of the pip path), else
+    the package's source folder: both hold `config/` and `launch/`."""
+    prefixes = [*os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep), sys.prefix]
+    for prefix in filter(None, prefixes):
+        if (share := Path(prefix) / "share" / "lerobot_bringup").joinpath("config").is_dir():
+            return share
+    return Path(__file__).resolve().parents[1]
+
+
+CONFIG = share_directory() / "config"
+
+
+def profile_at(values: dict[str, str], name: str) -> tuple[str, RobotProfile]:
+    path = Path(values[name]).expanduser().absolute()
+    try:
+        return str(path), load_profile(path)
+    except ProfileError as exc:
+        raise BringupError(
+            f"{name}: {exc} (give {name}:=<a profile YAML such as {CONFIG}/so101_follower.yaml>)"
+        ) from None
+
+
+def policy_folder(values: dict[str, str]) -> str:
+    folder = Path(values["policy_path"]).expanduser().absolute()
+    missing = [name for name in ("config.json", "model.safetensors") if not (folder / name).is_file()]
+    if not values["policy_path"] or missing:
+        raise BringupError(
+            f"policy_path: {values['policy_path'] or '(empty)'} is not a trained policy folder "
+            f"(missing {', '.join(missing)}); give policy_path:=<run>/checkpoints/last/pretrained_model"
+        )
+    return str(folder)
+
+
+def link_for(name: str) -> str:
+    """A port path of its own per bringup: two simulations on one host do not collide."""
+    return str(Path(tempfile.gettempdir()) / f"lerobot_{name}_{os.getpid()}")
+
+
+def simulated_arm(role: str, profile: str, *, emulate_wire: bool, hand_motion: bool = False) -> Process:
+    """The simulated bus of one arm, on a stable link; ready once it prints its port."""
+    arguments = ["--profile", profile, "--link", link_for(role)]
+    arguments += ["--emulate-wire"] * emulate_wire + ["--hand-motion"] * hand_motion
+    return Process(
+        f"{role}_bus", "lerobot_drivers", "lerobot_sim_bus", arguments=tuple(arguments), node=False, ready=r"^port: "
+    )
+
+
+def arm_driver(profile: str, port: str = "", *, after: tuple[str, ...] = ()) -> Process:
+    return Process(
+        "arm_driver",
+        "lerobot_drivers",
+        "lerobot_arm_driver",
+        parameters={"profile": profile, "port": port, "autostart": True},
+        after=after,
+    )
+
+
+def leader_arm(profile: str, follower_profile: str, port: str = "", *, after: tuple[str, ...] = ()) -> Process:
+    return Process(
+        "leader_arm",
+        "lerobot_drivers",
+        "lerobot_leader_arm",
+        parameters={"profile": profile, "port": port, "follower_profile": follower_profile, "autostart": True},
+        after=after,
+    )
+
+
+def synthetic_cameras(profile: RobotProfile) -> list[Process]:
+    """One synthetic camera per camera of the profile, publishing what its topic names."""
+    return [
+        Process(
+            f"camera_{camera.name}",
+            "lerobot_drivers",
+            "lerobot_camera",
+            parameters={
+                "source": "synthetic",
+                "camera_name": camera.name,
+                "width": camera.width,
+                "height": camera.height,
+                "fps": float(profile.fps),
+                "publish_compressed": camera.topic.endswith("/compressed"),
+                "publish_raw": not camera.topic.endswith("/compressed"),
+                "autostart": True,
+            },
+        )
+        for camera in profile.cameras
+    ]
+
+
+def recorder(profile: str, output: str) -> Process:
+    parameters = {"profile": profile, "output": str(Path(output).expanduser().absolute()), "autostart": True}
+    return Process("recorder", "lerobot_recorder", "lerobot_recorder", parameters=parameters)
+
+
+def policy_node(values: dict[str, str], profile: str) -> Process:
+    parameters = {
+        "policy_path": policy_folder(values),
+        "profile": profile,
+        "task": values["task"],
+        "device": values["device"],
+        "autostart": True,
+    }
+    return Process("policy", "lerobot_policy", "lerobot_policy_node", parameters=parameters)
+
+
+def compose_sim_arm(values: dict[str, str]) -> list[Process]:
+    path, profile = profile_at(values, "profile")
+    bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"))
+    return [bus, arm_driver(path, link_for("follower"), after=(bus.name,)), *synthetic_cameras(profile)]
+
+
+def compose_follower(values: dict[str, str]) -> list[Process]:
+    path, _ = profile_at(values, "profile")
+    return [arm_driver(path, values["port"])]
+
+
+def compose_camera(values: dict[str, str]) -> list[Process]:
+    parameters: dict[str, str | int | float | bool] = {name: values[name] for name in ("source", "device", "file")}
+    parameters |= {"camera_name": values["camera_name"], "camera_info_url": values["camera_info_url"]}
+    try:
+        parameters |= {"width": int(values["width"]), "height": int(values["height"]), "fps": float(values["fps"])}
+    except ValueError as exc:
+        raise BringupError(f"width, height and fps must be numbers: {exc}") from None
+    return [
+        Process(
+            f"camera_{values['camera_name']}", "lerobot_drivers", "lerobot_camera", parameters | {"autostart": True}
+        )
+    ]
+
+
+def compose_teleop(values: dict[str, str]) -> list[Process]:
+    (leader, _), (follower, _) = profile_at(values, "leader_profile"), profile_at(values, "follower_profile")
+    processes = [arm_driver(follower, values["follower_port"]), leader_arm(leader, follower, values["leader_port"])]
+    return processes + [recorder(follower, values["output"])] * flag(values, "record")
+
+
+def compose_policy(values: dict[str, str]) -> list[Process]:
+    path, _ = profile_at(values, "profile")
+    return [policy_node(values, path)]
+
+
+def compose_simulation(values: dict[str, str]) -> list[Process]:
+    """Teleop from a leader moved by hand, or the policy when one is given; cameras, recording."""
+    path, profile = profile_at(values, "profile")
+    follower_bus = simulated_arm("follower", path, emulate_wire=True)
+    processes = [follower_bus, arm_driver(path, link_for("follower"), after=(follower_bus.name,))]
+    if values["policy_path"]:
+        processes.append(policy_node(values, path))
+    else:
+        leader, _ = profile_at(values, "leader_profile")
+        leader_bus = simulated_arm("leader", leader, emulate_wire=False, hand_motion=True)
+        processes += [leader_bus, leader_arm(leader, path, link_for("leader"), after=(leader_bus.name,))]
+    processes += synthetic_cameras(profile)
+    return processes + [recorder(path, values["output"])] * flag(values, "record")
+
+
+def _profile_argument(name: str, file: str, text: str) -> Argument:
+    return Argument(name, str(CONFIG / file), text)
+
+
+RECORD = (
+    Argument("record", "false", "also run the live recorder (start_episode / stop_episode services)"),
+    Argument("output", "bags", "folder for the recorder's episode bags"),
+)
+POLICY = (
+    Argument("task", "", "the language instruction; the policy's ~/task topic changes it at run time"),
+    Argument("device", "cpu", "torch device of the policy: cpu, cuda, cuda:N"),
+)
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "sim_arm",
+            "a simulated arm: its servo bus, the arm driver on it, and one synthetic camera per profile camera",
+            (
+                _profile_argument("profile", "so101_follower_sim.yaml", "a simulated robot profile YAML"),
+                Argument("emulate_wire", "true", "serial line timing at the profile's baud rate"),
+            ),
+            compose_sim_arm,
+        ),
+        Scenario(
+            "follower",
+            "a follower arm driver, configured and activated at start",
+            (
+                _profile_argument("profile", "so101_follower.yaml", "the robot profile YAML"),
+                Argument("port", "", "serial port, overrides the profile's (a /dev/serial/by-id/ path)"),
+            ),
+            compose_follower,
+        ),
+        Scenario(
+            "camera",
+            "one camera: a V4L2 device, a video file or synthetic frames",
+            (
+                Argument("source", "device", "frame source: device, file or synthetic"),
+                Argument("device", "/dev/video0", "V4L2 device path or index (source:=device)"),
+                Argument("file", "", "video file to play (source:=file)"),
+                Argument("camera_name", "front", "topic namespace: <camera_name>/image_raw; node camera_<camera_name>"),
+                Argument("width", "640", "frame width, pixels"),
+                Argument("height", "480", "frame height, pixels"),
+                Argument("fps", "30.0", "frames per second"),
+                Argument("camera_info_url", "", "calibration YAML (camera_calibration's); empty: uncalibrated"),
+            ),
+            compose_camera,
+        ),
+        Scenario(
+            "teleop",
+            "a leader arm drives a follower arm; optionally recorded",
+            (
+                _profile_argument("leader_profile", "so101_leader.yaml", "the leader's profile YAML"),
+                _profile_argument(
+                    "follower_profile",
+                    "so101_follower.yaml",
+                    "the follower's profile YAML (the leader maps onto its calibration)",
+                ),
+                Argument("leader_port", "", "the leader's serial port, overrides its profile's"),
+                Argument("follower_port", "", "the follower's serial port, overrides its profile's"),
+                *RECORD,
+            ),
+            compose_teleop,
+        ),
+        Scenario(
+            "policy",
+            "the policy node on a robot's joint states and cameras; start the arm and cameras too",
+            (
+                Argument("policy_path", "", "a trained policy folder (checkpoints/<step>/pretrained_model)"),
+                _profile_argument("profile", "so101_follower.yaml", "the robot profile YAML"),
+                *POLICY,
+            ),
+            compose_policy,
+        ),
+        Scenario(
+            "simulation",
+            "both arms simulated: the leader moved by hand teleoperates the follower, or a policy drives it",
+            (
+                _profile_argument("profile", "so101_follower_sim.yaml", "the simulated follower's profile YAML"),
+                _profile_argument("leader_profile", "so101_leader_sim.yaml", "the simulated leader's profile YAML"),
+                Argument("policy_path", "", "a trained policy folder; empty: teleop from the simulated leader"),
+                *POLICY,
+                *RECORD,
+            ),
+            compose_simulation,
+        ),
+    )
+}
+
+
+def scenario_named(name: str) -> Scenario:
+    if name not in SCENARIOS:
+        raise BringupError(f"no scenario {name!r}; the scenarios: {', '.join(SCENARIOS)}")
+    return SCENARIOS[name]

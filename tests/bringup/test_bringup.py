@@ -1,0 +1,98 @@
+"""`lerobot_bringup <scenario>` as a user runs it: starts, runs, and stops on Ctrl-C with exit 0
+and every simulated servo's torque off; a node that fails makes it exit non-zero."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+
+from lerobot_drivers.sim.cli import send_command
+from ros_harness import final_torques, interrupt, start_bringup
+
+pytestmark = pytest.mark.slow
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def stopped_cleanly(bringup, buses: int, *, times: int = 1) -> str:
+    code = interrupt(bringup, times)
+    output = bringup.output
+    assert code == 0, output[-4000:]
+    torques = final_torques(output)
+    assert len(torques) == buses and all(v == 0 for t in torques for v in t.values()), torques
+    assert "Traceback" not in output, output[-4000:]
+    assert not bringup.group_alive()
+    return output
+
+
+def test_sim_arm_runs_and_stops_drivers_before_their_simulator(ros_testbed, ros_probe):
+    states = ros_probe.collect(JointState, "/follower/joint_states", qos_profile_sensor_data)
+    front = ros_probe.collect(CompressedImage, "/front/image_raw/compressed", qos_profile_sensor_data)
+    wrist = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
+    bringup = start_bringup(ros_testbed, "sim_arm", "emulate_wire:=false")
+    bringup.wait_for_output(r"\[arm_driver\].*active at", 40)
+    states.wait_for(5)
+    front.wait_for(2)
+    wrist.wait_for(2)
+    output = stopped_cleanly(bringup, buses=1)
+    driver_gone = output.index("arm_driver exited with code 0")
+    assert driver_gone < output.index("[follower_bus] final torque"), "the bus outlived its driver"
+    assert output.index("[follower_bus] port:") < output.index("started arm_driver"), "readiness, not a timer"
+
+
+def test_simulation_teleop_with_recording_survives_a_double_ctrl_c(ros_testbed, ros_probe, tmp_path):
+    commands = ros_probe.collect(JointState, "/follower/joint_commands", qos_profile_sensor_data)
+    bringup = start_bringup(ros_testbed, "simulation", "record:=true", f"output:={tmp_path / 'bags'}")
+    bringup.wait_for_output(r"\[leader_arm\].*teleoperating", 40)
+    bringup.wait_for_output(r"\[recorder\].*subscribed /follower/joint_commands", 40)
+    commands.wait_for(5)
+    stopped_cleanly(bringup, buses=2, times=2)
+
+
+def simulated_bus(testbed, profile: str, *flags: str) -> tuple[str, str]:
+    bus = testbed.start_python(profile, "lerobot_drivers.sim.cli", "--profile", str(CONFIG / profile), *flags)
+    return bus.wait_for_output(r"port: (\S+)").group(1), bus.wait_for_output(r"control: (\S+)").group(1)
+
+
+def test_follower_drives_a_bus_at_the_port_given(ros_testbed):
+    port, control = simulated_bus(ros_testbed, "so101_follower_sim.yaml")
+    bringup = start_bringup(ros_testbed, "follower", f"profile:={CONFIG / 'so101_follower_sim.yaml'}", f"port:={port}")
+    bringup.wait_for_output(r"\[arm_driver\].*active at", 40)
+    assert any(send_command(control, {})["torque"].values())
+    assert interrupt(bringup) == 0, bringup.output[-3000:]
+    assert not any(send_command(control, {})["torque"].values()), "torque left on after Ctrl-C"
+
+
+def test_teleop_records_from_arms_at_the_ports_given(ros_testbed, ros_probe, tmp_path):
+    follower_port, control = simulated_bus(ros_testbed, "so101_follower_sim.yaml")
+    leader_port, _ = simulated_bus(ros_testbed, "so101_leader_sim.yaml", "--hand-motion")
+    commands = ros_probe.collect(JointState, "/follower/joint_commands", qos_profile_sensor_data)
+    bringup = start_bringup(
+        ros_testbed, "teleop",
+        f"leader_profile:={CONFIG / 'so101_leader_sim.yaml'}", f"leader_port:={leader_port}",
+        f"follower_profile:={CONFIG / 'so101_follower_sim.yaml'}", f"follower_port:={follower_port}",
+        "record:=true", f"output:={tmp_path / 'bags'}",
+    )  # fmt: skip
+    bringup.wait_for_output(r"\[recorder\].*subscribed /follower/joint_states", 40)
+    commands.wait_for(5)
+    assert interrupt(bringup) == 0, bringup.output[-3000:]
+    assert not any(send_command(control, {})["torque"].values()), "torque left on after Ctrl-C"
+
+
+def test_a_failing_node_makes_the_bringup_exit_non_zero(ros_testbed):
+    bringup = start_bringup(ros_testbed, "follower", "port:=/dev/lerobot_no_such_adapter")
+    code = bringup.wait(40)
+    assert code == 1, bringup.output[-3000:]
+    assert "failed: arm_driver exited with code 1 before Ctrl-C" in bringup.output
+
+
+def test_camera_scenario_publishes_and_stops(ros_testbed, ros_probe):
+    images = ros_probe.collect(Image, "/side/image_raw", qos_profile_sensor_data)
+    bringup = start_bringup(
+        ros_testbed, "camera", "source:=synthetic", "camera_name:=side", "width:=160", "height:=120"
+    )
+    assert images.wait_for(3)[0].width == 160
+    os.kill(bringup.popen.pid, signal.SIGTERM)  # as a service manager stops it
+    assert bringup.wait(30) == 0, bringup.output[-3000:]

@@ -1,0 +1,214 @@
+"""The scenarios' core: arguments, bad input, and the two renderings agreeing."""
+
+import ast
+import runpy
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lerobot_bringup import BringupError
+from lerobot_bringup.runner import command_line, executable_path
+from lerobot_bringup.scenario import Process, ReadinessGate, parse_assignments
+from lerobot_bringup.scenarios import CONFIG, SCENARIOS, scenario_named
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch"
+RUNNABLE = {  # arguments that make each scenario composable here
+    "sim_arm": {},
+    "follower": {"port": "/dev/ttyACM0"},
+    "camera": {"source": "synthetic"},
+    "teleop": {"record": "true", "output": "/tmp/bags"},
+    "simulation": {"record": "true"},
+}
+
+
+def test_every_scenario_has_an_installed_launch_file_and_back():
+    rendered = {}
+    for path in LAUNCH.glob("*.launch.py"):
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
+        names = [c.args[0].value for c in calls if getattr(c.func, "id", "") == "launch_description"]
+        assert len(names) == 1, f"{path.name} renders no scenario"
+        rendered[path.name] = names[0]
+    assert rendered == {f"{name}.launch.py": name for name in SCENARIOS}
+    setup = (ROOT / "src" / "lerobot_bringup" / "setup.py").read_text()
+    assert 'files("launch/*.launch.py")' in setup
+    assert (ROOT / "src" / "lerobot_bringup" / "launch").resolve() == LAUNCH
+
+
+def test_every_argument_is_described_once():
+    for scenario in SCENARIOS.values():
+        names = [a.name for a in scenario.arguments]
+        assert len(names) == len(set(names)), scenario.name
+        for argument in scenario.arguments:
+            assert len(argument.description) > 10, f"{scenario.name}:{argument.name}"
+
+
+def test_default_profiles_exist_where_the_install_puts_them():
+    for scenario in SCENARIOS.values():
+        for argument in scenario.arguments:
+            if argument.name.endswith("profile"):
+                assert Path(argument.default).is_file(), argument.default
+                assert Path(argument.default).parent == CONFIG
+
+
+@pytest.mark.parametrize("name", sorted(RUNNABLE))
+def test_scenarios_compose_and_name_installed_executables(name):
+    processes = SCENARIOS[name].processes(RUNNABLE[name])
+    for process in processes:
+        path = executable_path(process)
+        assert path.is_file(), path
+        assert path.parent.name == process.package, "found where `ros2 run` looks: lib/<package>/"
+
+
+def test_the_simulation_waits_for_its_buses_and_links_its_own_ports():
+    processes = {p.name: p for p in SCENARIOS["simulation"].processes({})}
+    assert processes["arm_driver"].after == ("follower_bus",)
+    assert processes["leader_arm"].after == ("leader_bus",)
+    port = processes["arm_driver"].parameters["port"]
+    assert port in processes["follower_bus"].arguments
+    assert port != processes["leader_arm"].parameters["port"]
+    assert str(__import__("os").getpid()) in port, "one port link per bringup"
+    assert "recorder" not in processes  # record:=false by default
+
+
+def test_cameras_follow_the_profile():
+    processes = {p.name: p for p in SCENARIOS["sim_arm"].processes({})}
+    front, wrist = processes["camera_front"].parameters, processes["camera_wrist"].parameters
+    assert front["publish_compressed"] and not front["publish_raw"]  # topic .../compressed
+    assert wrist["publish_raw"] and not wrist["publish_compressed"]
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "message"),
+    [
+        ("sim_arm", {"profil": "x.yaml"}, r"scenario 'sim_arm' has no argument 'profil'; its arguments: profile"),
+        ("sim_arm", {"profile": "/nowhere/arm.yaml"}, r"profile: .*/nowhere/arm.yaml does not exist.*give profile:="),
+        ("sim_arm", {"emulate_wire": "yes"}, r"emulate_wire must be true or false, got 'yes'"),
+        ("policy", {}, r"policy_path: \(empty\) is not a trained policy folder.*give policy_path:="),
+        ("policy", {"policy_path": "/tmp"}, r"policy_path: /tmp is not a trained policy folder \(missing config.json"),
+        ("camera", {"width": "wide"}, r"width, height and fps must be numbers"),
+    ],
+)
+def test_bad_input_is_one_clear_line(name, given, message):
+    with pytest.raises(BringupError, match=message) as caught:
+        SCENARIOS[name].processes(given)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_scenario_and_assignment():
+    with pytest.raises(BringupError, match=r"no scenario 'sim'; the scenarios: sim_arm, "):
+        scenario_named("sim")
+    with pytest.raises(BringupError, match=r"expected an argument as name:=value, got 'profile=x'"):
+        parse_assignments(["profile=x"])
+    assert parse_assignments(["task:=a:=b", "output:="]) == {"task": "a:=b", "output": ""}
+
+
+def test_the_command_line_keeps_parameter_types_as_ros_parses_them():
+    """rcl itself parses the values: a task reading 'true' or '30' stays a string."""
+    import rclpy
+
+    values = {"task": "true", "output": "30", "path": "/a b/c:d.yaml", "width": 640, "fps": 30.0, "on": True}
+    args = Process("probe", "p", "e", parameters=values).ros_arguments()
+    context = rclpy.Context()
+    rclpy.init(args=["x", *args], context=context)
+    try:
+        node = rclpy.create_node("probe", context=context, automatically_declare_parameters_from_overrides=True)
+        assert {name: node.get_parameter(name).value for name in values} == values
+        assert node.get_name() == "probe"
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_readiness_gate_starts_waiting_processes_once():
+    bus = Process("bus", "p", "sim", node=False, ready=r"^port: ")
+    driver = Process("driver", "p", "drv", after=("bus",))
+    gate = ReadinessGate([bus, driver])
+    assert gate.output("bus", "control: /x") == []
+    assert gate.output("bus", "port: /tmp/x") == [driver]
+    assert gate.output("bus", "port: /tmp/x") == []
+    assert gate.output("driver", "port: /tmp/x") == []
+
+
+# --- the launch rendering ---------------------------------------------------------------------
+# launch and launch_ros are not installable here (no registry has them): these stand-ins record
+# what launch_render gives them, so the test can compare it with what lerobot_bringup runs.
+
+
+class Recorded:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+def stand_in_launch(monkeypatch):
+    modules = {
+        "launch": {"LaunchDescription": Recorded, "LaunchContext": dict},
+        "launch.actions": dict.fromkeys(
+            ("DeclareLaunchArgument", "ExecuteProcess", "OpaqueFunction", "RegisterEventHandler"), Recorded
+        ),
+        "launch.event_handlers": {"OnProcessIO": Recorded},
+        "launch.substitutions": {
+            "LaunchConfiguration": type("LaunchConfiguration", (Recorded,), {"perform": lambda s, c: c[s.args[0]]})
+        },
+        "launch_ros": {},
+        "launch_ros.actions": {"LifecycleNode": Recorded},
+        "launch_ros.substitutions": {"ExecutableInPackage": Recorded},
+    }
+    for name, attributes in modules.items():
+        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**attributes))
+    monkeypatch.delitem(sys.modules, "lerobot_bringup.launch_render", raising=False)
+
+
+def as_launched(action: Recorded) -> dict:
+    """The fields a process gets from its launch action."""
+    if "cmd" in action.kwargs:
+        executable, *arguments = action.kwargs["cmd"]
+        package, name = executable.args[1], executable.args[0]
+        return {"name": action.kwargs["name"], "package": package, "executable": name, "arguments": arguments}
+    k = action.kwargs
+    return {
+        "name": k["name"], "package": k["package"], "executable": k["executable"], "namespace": k["namespace"],
+        "parameters": k["parameters"][0], "remappings": k["remappings"],
+    }  # fmt: skip
+
+
+def as_run(process: Process) -> dict:
+    """The same fields read back from the command line lerobot_bringup runs."""
+    path, *rest = command_line(process)
+    ros = rest.index("--ros-args") if "--ros-args" in rest else len(rest)
+    fields = {"name": process.name, "package": Path(path).parent.name, "executable": Path(path).name}
+    if not process.node:
+        return fields | {"arguments": rest[:ros]}
+    pairs = [(flag, value.split(":=", 1)) for flag, value in zip(rest[ros + 1 :: 2], rest[ros + 2 :: 2], strict=True)]
+    remaps = dict(pair for flag, pair in pairs if flag == "-r")
+    return fields | {
+        "name": remaps.pop("__node"),
+        "namespace": remaps.pop("__ns", ""),
+        "parameters": {name: yaml.safe_load(value) for flag, (name, value) in pairs if flag == "-p"},
+        "remappings": list(remaps.items()),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(RUNNABLE))
+def test_launch_file_and_lerobot_bringup_start_the_same_processes(name, monkeypatch):
+    stand_in_launch(monkeypatch)
+    description = runpy.run_path(str(LAUNCH / f"{name}.launch.py"))["generate_launch_description"]()
+    *declared, opaque = description.args[0]
+    scenario = SCENARIOS[name]
+    assert [(d.args[0], d.kwargs) for d in declared] == [
+        (a.name, {"default_value": a.default, "description": a.description}) for a in scenario.arguments
+    ]
+    context = scenario.resolve(RUNNABLE[name])
+    actions = opaque.kwargs["function"](context, *opaque.kwargs["args"])
+    handlers = [a.args[0] for a in actions if a.args and isinstance(a.args[0], Recorded)]
+    started = [as_launched(a) for a in actions if a.kwargs.get("name")]
+    for handler in handlers:  # the simulators print their ports: their drivers start
+        port_line = types.SimpleNamespace(text=b"port: /dev/pts/9\n")
+        started += [as_launched(a) for a in handler.kwargs["on_stdout"](port_line)]
+    expected = [as_run(process) for process in scenario.processes(RUNNABLE[name])]
+    assert sorted(started, key=lambda f: f["name"]) == sorted(expected, key=lambda f: f["name"])
+    waiting = {p.name for p in scenario.processes(RUNNABLE[name]) if p.after}
+    assert waiting.isdisjoint(a.kwargs.get("name") for a in actions), "started before its simulator's port"
