@@ -3,6 +3,7 @@ and every simulated servo's torque off; a node that fails makes it exit non-zero
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,27 @@ def test_camera_scenario_publishes_and_stops(ros_testbed, ros_probe):
     assert images.wait_for(3)[0].width == 160
     os.kill(bringup.popen.pid, signal.SIGTERM)  # as a service manager stops it
     assert bringup.wait(30) == 0, bringup.output[-3000:]
+
+
+def test_a_namespace_moves_the_whole_robot_recorded_and_converted(ros_testbed, ros_probe, tmp_path):
+    """Two robots could share one graph: every topic, service and recorded name is under /arm1."""
+    from lerobot_drivers.profile import load_profile
+    from lerobot_msgs.srv import StartEpisode, StopEpisode
+    from lerobot_recorder.convert import convert
+    from lerobot_recorder.spec import DatasetSpec
+
+    commands = ros_probe.collect(JointState, "/arm1/follower/joint_commands", qos_profile_sensor_data)
+    bringup = start_bringup(
+        ros_testbed, "simulation", "namespace:=arm1", "record:=true", f"output:={tmp_path / 'bags'}"
+    )
+    for topic in ("/arm1/follower/joint_commands", "/arm1/follower/joint_states", "/arm1/front/image_raw/compressed"):
+        bringup.wait_for_output(rf"\[recorder\].*subscribed {topic} ", 40)
+    commands.wait_for(5)
+    assert ros_probe.node.count_publishers("/follower/joint_states") == 0
+    ros_probe.call(StartEpisode, "/arm1/start_episode", StartEpisode.Request(task="wave"))
+    time.sleep(2.0)
+    bag = Path(ros_probe.call(StopEpisode, "/arm1/stop_episode", StopEpisode.Request(keep=True)).path)
+    stopped_cleanly(bringup, buses=2)
+    spec = DatasetSpec.from_profile(load_profile(CONFIG / "so101_follower_sim.yaml"), namespace="/arm1")
+    (report,) = convert([bag], spec, tmp_path / "dataset", codec="libx264")
+    assert report["frames"] >= 45, report

@@ -21,7 +21,7 @@ RUNNABLE = {  # arguments that make each scenario composable here
     "follower": {"port": "/dev/ttyACM0"},
     "camera": {"source": "synthetic"},
     "teleop": {"record": "true", "output": "/tmp/bags"},
-    "simulation": {"record": "true"},
+    "simulation": {"record": "true", "namespace": "arm1"},
 }
 
 
@@ -74,6 +74,14 @@ def test_the_simulation_waits_for_its_buses_and_links_its_own_ports():
     assert "recorder" not in processes  # record:=false by default
 
 
+def test_a_namespace_moves_every_node_and_no_simulator():
+    processes = SCENARIOS["simulation"].processes({"namespace": "lab/arm1", "record": "true"})
+    assert {p.name: p.namespace for p in processes if p.node} == dict.fromkeys(
+        ("arm_driver", "leader_arm", "camera_front", "camera_wrist", "recorder"), "/lab/arm1"
+    )
+    assert all("__ns" not in " ".join(p.arguments) for p in processes if not p.node)
+
+
 def test_cameras_follow_the_profile():
     processes = {p.name: p for p in SCENARIOS["sim_arm"].processes({})}
     front, wrist = processes["camera_front"].parameters, processes["camera_wrist"].parameters
@@ -90,6 +98,7 @@ def test_cameras_follow_the_profile():
         ("policy", {}, r"policy_path: \(empty\) is not a trained policy folder.*give policy_path:="),
         ("policy", {"policy_path": "/tmp"}, r"policy_path: /tmp is not a trained policy folder \(missing config.json"),
         ("camera", {"width": "wide"}, r"width, height and fps must be numbers"),
+        ("sim_arm", {"namespace": "arm 1"}, r"namespace 'arm 1' is not a ROS namespace \(such as arm1"),
     ],
 )
 def test_bad_input_is_one_clear_line(name, given, message):

@@ -110,7 +110,7 @@ def test_a_joint_trajectory_interface_gets_each_chunk_as_timed_points(ros_testbe
     enable service stops and resumes commanding; dry_run never commands."""
     profile = tmp_path / "trajectory.yaml"
     ours = "joint_commands: /arm_controller/joint_trajectory, command_type: joint_trajectory}"
-    text = PROFILE.read_text().replace("joint_commands: /follower/joint_commands}", ours)
+    text = PROFILE.read_text().replace("joint_commands: follower/joint_commands}", ours)
     text = text.replace("calibration: calibration/", f"calibration: {ROOT}/config/calibration/")
     profile.write_text(text)
     trajectories = ros_probe.collect(JointTrajectory, "/arm_controller/joint_trajectory", 50)

@@ -28,7 +28,7 @@ def arm_profile(folder: Path) -> Path:
     """config/ros2_control_arm.yaml, commanding its joint_trajectory_controller."""
     text = (ROOT / "config" / "ros2_control_arm.yaml").read_text()
     ours = "joint_commands: /arm_controller/joint_trajectory, command_type: joint_trajectory}"
-    text = text.replace("joint_commands: /arm_controller/commands, command_type: float64_array}", ours)
+    text = text.replace("joint_commands: arm_controller/commands, command_type: float64_array}", ours)
     assert ours in text
     path = folder / "arm.yaml"
     path.write_text(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lerobot_bringup.errors import BringupError
@@ -76,7 +76,13 @@ class Scenario:
         return known | dict(given)
 
     def processes(self, given: Mapping[str, str]) -> list[Process]:
-        processes = self.compose(self.resolve(given))
+        values = self.resolve(given)
+        processes = self.compose(values)
+        if namespace := values.get("namespace", ""):
+            if not re.fullmatch(r"/?[A-Za-z_]\w*(/[A-Za-z_]\w*)*", namespace):
+                raise BringupError(f"namespace {namespace!r} is not a ROS namespace (such as arm1 or /lab/arm1)")
+            absolute = "/" + namespace.lstrip("/")  # as launch_ros makes a namespace under the root
+            processes = [replace(p, namespace=absolute) if p.node else p for p in processes]
         names = [process.name for process in processes]
         for process in processes:
             unready = [name for name in process.after if name not in names[: names.index(process.name)]]

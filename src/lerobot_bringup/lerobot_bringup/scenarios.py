@@ -175,6 +175,9 @@ def _profile_argument(name: str, file: str, text: str) -> Argument:
     return Argument(name, str(CONFIG / file), text)
 
 
+NAMESPACE = Argument(
+    "namespace", "", "the namespace of every node: the profiles' relative topics move with it (arm1/follower/...)"
+)
 RECORD = (
     Argument("record", "false", "also run the live recorder (start_episode / stop_episode services)"),
     Argument("output", "bags", "folder for the recorder's episode bags"),
@@ -193,6 +196,7 @@ SCENARIOS = {
             (
                 _profile_argument("profile", "so101_follower_sim.yaml", "a simulated robot profile YAML"),
                 Argument("emulate_wire", "true", "serial line timing at the profile's baud rate"),
+                NAMESPACE,
             ),
             compose_sim_arm,
         ),
@@ -202,6 +206,7 @@ SCENARIOS = {
             (
                 _profile_argument("profile", "so101_follower.yaml", "the robot profile YAML"),
                 Argument("port", "", "serial port, overrides the profile's (a /dev/serial/by-id/ path)"),
+                NAMESPACE,
             ),
             compose_follower,
         ),
@@ -217,6 +222,7 @@ SCENARIOS = {
                 Argument("height", "480", "frame height, pixels"),
                 Argument("fps", "30.0", "frames per second"),
                 Argument("camera_info_url", "", "calibration YAML (camera_calibration's); empty: uncalibrated"),
+                NAMESPACE,
             ),
             compose_camera,
         ),
@@ -233,6 +239,7 @@ SCENARIOS = {
                 Argument("leader_port", "", "the leader's serial port, overrides its profile's"),
                 Argument("follower_port", "", "the follower's serial port, overrides its profile's"),
                 *RECORD,
+                NAMESPACE,
             ),
             compose_teleop,
         ),
@@ -243,6 +250,7 @@ SCENARIOS = {
                 Argument("policy_path", "", "a trained policy folder (checkpoints/<step>/pretrained_model)"),
                 _profile_argument("profile", "so101_follower.yaml", "the robot profile YAML"),
                 *POLICY,
+                NAMESPACE,
             ),
             compose_policy,
         ),
@@ -255,6 +263,7 @@ SCENARIOS = {
                 Argument("policy_path", "", "a trained policy folder; empty: teleop from the simulated leader"),
                 *POLICY,
                 *RECORD,
+                NAMESPACE,
             ),
             compose_simulation,
         ),

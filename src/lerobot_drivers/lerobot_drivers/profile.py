@@ -78,6 +78,17 @@ class Topics:
 COMMAND_TYPES = ("joint_state", "float64_array", "joint_trajectory")
 
 
+def resolve_topic(name: str, namespace: str = "/") -> str:
+    """A profile's topic as a node in `namespace` resolves it (ROS name resolution).
+
+    The suite's profiles name topics relatively, so a namespace moves a whole robot; where a
+    name must be compared with recorded or discovered ones it is resolved here first.
+    """
+    if name.startswith("/"):
+        return name
+    return f"{namespace.rstrip('/')}/{name}"
+
+
 @dataclass(frozen=True)
 class RobotProfile:
     name: str

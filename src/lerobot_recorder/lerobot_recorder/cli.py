@@ -148,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="dataset folder: created, or appended to")
     parser.add_argument("--task", help="the language instruction, when the bags carry none")
     parser.add_argument(
+        "--namespace",
+        default="/",
+        help="the namespace the robot's nodes ran in: the profile's relative topics resolve in it",
+    )
+    parser.add_argument(
         "--segment",
         choices=["events", "gap", "bag"],
         help="episodes from the bag's episode events (used when it has them), from pauses and task changes "
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = BarProgress(len(args.bags)) if sys.stdout.isatty() else LineProgress()
     interrupt_on_signal(progress)
     try:
-        spec = DatasetSpec.from_profile(load_profile(args.profile))
+        spec = DatasetSpec.from_profile(load_profile(args.profile), namespace=args.namespace)
         progress.receive_stamps = spec.stamps == "receive"
         try:
             options = {"task": args.task, "segmentation": args.segment, "gap_s": args.gap_s, "on_stale": args.on_stale}

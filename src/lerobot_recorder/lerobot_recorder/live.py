@@ -31,8 +31,9 @@ class Stopped:
 class EpisodeBags:
     """Thread-safe: subscriptions write while services start and stop episodes."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, events_topic: str = "/episode_events") -> None:
         self.folder = Path(folder)
+        self.events_topic = events_topic  # where the recorder node publishes them too
         self.folder.mkdir(parents=True, exist_ok=True)
         self._typestore = suite_typestore()
         self._lock = threading.Lock()
@@ -83,7 +84,7 @@ class EpisodeBags:
             episode_index=self.index,
             task=self.task,
         )
-        topic = "/episode_events"
+        topic = self.events_topic
         if topic not in self._connections:
             self._connections[topic] = self._writer.add_connection(topic, EVENT_TYPE, typestore=self._typestore)
         self._writer.write(self._connections[topic], stamp_ns, self._typestore.serialize_cdr(msg, EVENT_TYPE))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from lerobot_drivers.profile import CameraConfig, RobotProfile
+from lerobot_drivers.profile import CameraConfig, RobotProfile, resolve_topic
 from lerobot_recorder.align import AlignPolicy
 from lerobot_recorder.errors import MappingError
 
@@ -44,7 +44,8 @@ class DatasetSpec:
     extra: tuple[ExtraFeature, ...] = ()
 
     @classmethod
-    def from_profile(cls, profile: RobotProfile) -> DatasetSpec:
+    def from_profile(cls, profile: RobotProfile, namespace: str = "/") -> DatasetSpec:
+        """`namespace`: the one the robot's nodes ran in; the profile's relative topics resolve in it."""
         raw: dict[str, Any] = dict(profile.dataset)
         where = f"{profile.source}: dataset"
         if unknown := set(raw) - KNOWN:
@@ -63,7 +64,8 @@ class DatasetSpec:
                 raise MappingError(f"{where}: each extra needs feature and topic, got {entry!r}")
             if unknown := set(entry) - {"feature", "topic", "names"}:
                 raise MappingError(f"{where}: extra {entry['feature']!r} has unknown field(s) {sorted(unknown)}")
-            extra.append(ExtraFeature(str(entry["feature"]), str(entry["topic"]), tuple(entry.get("names", ()))))
+            topic = resolve_topic(str(entry["topic"]), namespace)
+            extra.append(ExtraFeature(str(entry["feature"]), topic, tuple(entry.get("names", ()))))
         streams = {*policies, *(e.feature for e in extra)}
         for key, value in (raw.get("align") or {}).items():
             if key not in streams:
@@ -74,16 +76,20 @@ class DatasetSpec:
         for feature in extra:
             policies.setdefault(feature.feature, policies["state"])
         action_topic = raw.get("action_topic", profile.topics.joint_commands)
+
+        def resolved(name: str | None) -> str | None:
+            return None if name is None else resolve_topic(name, namespace)
+
         return cls(
             robot_type=profile.robot_type,
             fps=int(raw.get("fps", profile.fps)),
             joint_names=tuple(profile.joint_names),
-            state_topic=raw.get("state_topic", profile.topics.joint_states),
-            action_topic=action_topic,
-            task_topic=raw.get("task_topic"),
-            events_topic=raw.get("episode_events_topic"),
+            state_topic=resolve_topic(raw.get("state_topic", profile.topics.joint_states), namespace),
+            action_topic=resolved(action_topic),
+            task_topic=resolved(raw.get("task_topic")),
+            events_topic=resolved(raw.get("episode_events_topic")),
             stamps=stamps,
             align=policies,
-            cameras=profile.cameras,
+            cameras=tuple(replace(c, topic=resolve_topic(c.topic, namespace)) for c in profile.cameras),
             extra=tuple(extra),
         )

@@ -50,13 +50,15 @@ class RecorderNode(ReleasingNode):
     @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            spec = DatasetSpec.from_profile(load_profile(self.get_parameter("profile").value))
+            profile = load_profile(self.get_parameter("profile").value)
+            spec = DatasetSpec.from_profile(profile, namespace=self.get_namespace())
         except Exception as exc:  # ProfileError, MappingError: both explain themselves
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self._wanted = {spec.state_topic, *(c.topic for c in spec.cameras), *(e.topic for e in spec.extra)}
         self._wanted |= {t for t in (spec.action_topic, spec.task_topic) if t}
-        self.bags = EpisodeBags(Path(self.get_parameter("output").value))
+        events_topic = self.resolve_topic_name("episode_events")
+        self.bags = EpisodeBags(Path(self.get_parameter("output").value), events_topic=events_topic)
         events_qos = QoSProfile(
             depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
         )
