@@ -53,9 +53,10 @@ class Processes:
         return popen
 
     def start_all(self, processes: list[Process]) -> None:
-        """In order, each once the processes it waits for (simulators) report ready."""
+        """In order, each once the processes it waits for (simulators) report ready; as
+        `lerobot_bringup`, without what runs under ros2 launch only."""
         ready = {process.name: process.ready for process in processes}
-        for process in processes:
+        for process in (p for p in processes if not p.ros_only):
             for name in process.after:
                 self.wait_for(name, ready[name] or ".")
             self.start(process)

