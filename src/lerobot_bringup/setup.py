@@ -26,7 +26,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", files("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", files("config/*.yaml")),
+        (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz")),
         (f"share/{PACKAGE}/config/calibration", files("config/calibration/*")),
     ],
     install_requires=["setuptools", "lerobot_drivers", "lerobot_recorder", "lerobot_policy"],

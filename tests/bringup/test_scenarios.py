@@ -17,7 +17,7 @@ from lerobot_bringup.scenarios import CONFIG, SCENARIOS, scenario_named
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / "launch"
 RUNNABLE = {  # arguments that make each scenario composable here
-    "sim_arm": {},
+    "sim_arm": {"rviz": "true"},
     "follower": {"port": "/dev/ttyACM0"},
     "camera": {"source": "synthetic"},
     "teleop": {"record": "true", "output": "/tmp/bags"},
@@ -91,6 +91,25 @@ def test_robot_state_publisher_gets_the_urdf_under_ros2_launch_only():
     from lerobot_bringup.runner import Bringup
 
     assert "robot_state_publisher" not in {p.name for p in Bringup(list(processes.values())).processes}
+
+
+def test_the_rviz_view_shows_the_robot_its_cameras_and_the_policys_chunk():
+    from lerobot_drivers.description import description_for
+    from lerobot_drivers.profile import load_profile, resolve_topic
+
+    view = yaml.safe_load((CONFIG / "so101.rviz").read_text())["Visualization Manager"]
+    displays = {d["Class"].split("/")[1]: d for d in view["Displays"] if d["Class"] != "rviz_default_plugins/Image"}
+    images = [d["Topic"] for d in view["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
+    for name in ("so101_follower.yaml", "so101_follower_sim.yaml"):
+        profile = load_profile(CONFIG / name)
+        assert view["Global Options"]["Fixed Frame"] == description_for(profile).root
+        assert sorted(resolve_topic(c.topic) for c in profile.cameras) == sorted(t["Value"] for t in images)
+    assert all(t["Reliability Policy"] == "Best Effort" for t in images), "the cameras publish sensor-data QoS"
+    assert displays["RobotModel"]["Description Topic"]["Value"] == "/robot_description"
+    assert displays["MarkerArray"]["Topic"]["Value"] == "/policy/chunk_path"
+    assert "TF" in displays
+    (rviz,) = [p for p in SCENARIOS["simulation"].processes({"rviz": "true"}) if p.name == "rviz2"]
+    assert rviz.ros_only and rviz.arguments == ("-d", str(CONFIG / "so101.rviz"))
 
 
 def test_cameras_follow_the_profile():
@@ -198,6 +217,17 @@ def as_launched(action: Recorded) -> dict:
     }  # fmt: skip
 
 
+def as_declared(process: Process) -> dict:
+    fields = {"name": process.name, "package": process.package, "executable": process.executable}
+    if not process.node:
+        return fields | {"arguments": list(process.arguments)}
+    return fields | {
+        "namespace": process.namespace,
+        "parameters": dict(process.parameters),
+        "remappings": list(process.remappings),
+    }
+
+
 def as_run(process: Process) -> dict:
     """The same fields read back from the command line lerobot_bringup runs."""
     path, *rest = command_line(process)
@@ -238,6 +268,6 @@ def test_launch_file_and_lerobot_bringup_start_the_same_processes(name, monkeypa
     assert sorted(in_both, key=lambda f: f["name"]) == sorted(expected, key=lambda f: f["name"])
     for fields in started:
         if (process := launch_only.get(fields["name"])) is not None:
-            assert fields["parameters"] == dict(process.parameters) and fields["remappings"] == list(process.remappings)
+            assert fields == as_declared(process)
     waiting = {p.name for p in scenario.processes(RUNNABLE[name]) if p.after}
     assert waiting.isdisjoint(a.kwargs.get("name") for a in actions), "started before its simulator's port"

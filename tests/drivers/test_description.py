@@ -105,3 +105,8 @@ def test_a_urdf_without_the_profiles_joints_is_one_clear_line(tmp_path):
         load_description(urdf)
     with pytest.raises(DescriptionError, match=r"profile ros2_control_arm has no `description`"):
         description_for(load_profile(CONFIG / "ros2_control_arm.yaml"))
+
+
+def test_the_tool_is_the_so101s_gripper_frame():
+    """The end of the longest chain; its moving jaw ends a chain as long, the tool frame is fixed."""
+    assert description_for(load_profile(CONFIG / "so101_follower.yaml")).tool_link == "gripper_frame_link"

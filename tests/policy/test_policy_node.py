@@ -12,9 +12,12 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
 
 from lerobot_drivers.cameras import synthetic_frame
+from lerobot_drivers.description import description_for
 from lerobot_drivers.images import fill_compressed, fill_image
+from lerobot_drivers.profile import load_profile
 from lerobot_msgs.msg import ActionChunk, PolicyStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,11 +63,28 @@ def start_policy(testbed, policy: Path, *params: str):
     return testbed.start("policy", args)
 
 
+def assert_paths_follow_the_chunks(paths: list, chunks: list) -> None:
+    """Each ~/chunk_path is the gripper's path (forward kinematics of the URDF) through one chunk."""
+    description = description_for(load_profile(PROFILE))
+    expected = [
+        np.array([description.pose("gripper_frame_link", dict(zip(JOINTS, row, strict=True)))[:3, 3] for row in rows])
+        for rows in (np.reshape(c.values, (c.horizon, c.action_dim)) for c in chunks)
+    ]
+    for array in paths:
+        line, start = array.markers
+        assert line.header.frame_id == "base_link" and line.type == line.LINE_STRIP and start.type == start.SPHERE
+        points = np.array([(p.x, p.y, p.z) for p in line.points])
+        assert any(len(e) == len(points) and np.abs(e - points).max() < 1e-9 for e in expected)
+        assert np.allclose((start.pose.position.x, start.pose.position.y, start.pose.position.z), points[0])
+        assert 0.05 < np.linalg.norm(points, axis=1).min() < 0.6  # within the arm's reach
+
+
 def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros_probe, trained_policy):
     commands = ros_probe.collect(
         JointState, "/follower/joint_commands", QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
     )
     chunks = ros_probe.collect(ActionChunk, "/policy/action_chunk", 50)
+    paths = ros_probe.collect(MarkerArray, "/policy/chunk_path", 50)
     status = ros_probe.collect(PolicyStatus, "/policy/status", 50)
     diagnostics = ros_probe.collect(DiagnosticArray, "/diagnostics", 50)
     robot = Robot(ros_probe.node)
@@ -77,6 +97,7 @@ def test_the_policy_commands_the_arm_and_stops_on_stale_cameras(ros_testbed, ros
     assert all(m.name == JOINTS and np.isfinite(m.position).all() for m in sent)
     chunk_rows = {tuple(np.round(np.reshape(c.values, (10, 6))[k], 9)) for c in chunks.snapshot() for k in range(10)}
     assert tuple(np.round(sent[-1].position, 9)) in chunk_rows  # every command is a step of a published chunk
+    assert_paths_follow_the_chunks(paths.wait_for(2), chunks.snapshot())
     running = status.wait_for(1, timeout=10, where=lambda m: m.state == PolicyStatus.STATE_RUNNING)[0]
     assert running.task == "pick the cube" and running.chunks_published >= 1
     values_of = lambda m: {kv.key: kv.value for kv in m.status[0].values}  # noqa: E731

@@ -104,6 +104,16 @@ def robot_state_publisher(profile: RobotProfile) -> list[Process]:
     ]
 
 
+def rviz(values: dict[str, str], profile: RobotProfile) -> list[Process]:
+    """rviz2 with the view of the profile's robot (`<description>.rviz` beside the profiles)."""
+    if not flag(values, "rviz"):
+        return []
+    view = CONFIG / f"{profile.description}.rviz"
+    if not view.is_file():
+        raise BringupError(f"rviz: no view {view} for profile {profile.name} (description {profile.description!r})")
+    return [Process("rviz2", "rviz2", "rviz2", arguments=("-d", str(view)), node=False, ros_only=True)]
+
+
 def synthetic_cameras(profile: RobotProfile) -> list[Process]:
     """One synthetic camera per camera of the profile, publishing what its topic names."""
     return [
@@ -146,7 +156,7 @@ def compose_sim_arm(values: dict[str, str]) -> list[Process]:
     path, profile = profile_at(values, "profile")
     bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"))
     driver = arm_driver(path, link_for("follower"), after=(bus.name,))
-    return [bus, driver, *synthetic_cameras(profile), *robot_state_publisher(profile)]
+    return [bus, driver, *synthetic_cameras(profile), *robot_state_publisher(profile), *rviz(values, profile)]
 
 
 def compose_follower(values: dict[str, str]) -> list[Process]:
@@ -190,7 +200,7 @@ def compose_simulation(values: dict[str, str]) -> list[Process]:
         leader, _ = profile_at(values, "leader_profile")
         leader_bus = simulated_arm("leader", leader, emulate_wire=False, hand_motion=True)
         processes += [leader_bus, leader_arm(leader, path, link_for("leader"), after=(leader_bus.name,))]
-    processes += synthetic_cameras(profile) + robot_state_publisher(profile)
+    processes += synthetic_cameras(profile) + robot_state_publisher(profile) + rviz(values, profile)
     return processes + [recorder(path, values["output"])] * flag(values, "record")
 
 
@@ -198,6 +208,7 @@ def _profile_argument(name: str, file: str, text: str) -> Argument:
     return Argument(name, str(CONFIG / file), text)
 
 
+RVIZ = Argument("rviz", "false", "also start rviz2 with the robot, TF, the cameras and the policy's chunk path")
 NAMESPACE = Argument(
     "namespace", "", "the namespace of every node: the profiles' relative topics move with it (arm1/follower/...)"
 )
@@ -219,6 +230,7 @@ SCENARIOS = {
             (
                 _profile_argument("profile", "so101_follower_sim.yaml", "a simulated robot profile YAML"),
                 Argument("emulate_wire", "true", "serial line timing at the profile's baud rate"),
+                RVIZ,
                 NAMESPACE,
             ),
             compose_sim_arm,
@@ -286,6 +298,7 @@ SCENARIOS = {
                 Argument("policy_path", "", "a trained policy folder; empty: teleop from the simulated leader"),
                 *POLICY,
                 *RECORD,
+                RVIZ,
                 NAMESPACE,
             ),
             compose_simulation,

@@ -75,6 +75,21 @@ class RobotDescription:
     def movable(self) -> dict[str, Joint]:
         return {j.name: j for j in self.joints.values() if j.kind in MOVABLE}
 
+    @property
+    def tool_link(self) -> str:
+        """The end of the longest chain; on a tie, a frame fixed to it (the SO-101's
+        gripper_frame_link, its tool frame, rather than its moving jaw)."""
+        parents = {joint.parent for joint in self.joints.values()}
+        leaves = [link for link in self.joints if link not in parents]
+
+        def depth(link: str) -> int:
+            steps = 0
+            while link != self.root:
+                link, steps = self.joints[link].parent, steps + 1
+            return steps
+
+        return max(leaves, key=lambda link: (depth(link), self.joints[link].kind == "fixed"))
+
     def pose(self, link: str, positions: Mapping[str, float]) -> np.ndarray:
         """The 4x4 transform root -> `link` for joint angles (rad, m); missing joints at zero."""
         transform = np.eye(4)

@@ -23,7 +23,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
+from visualization_msgs.msg import MarkerArray
 
+from lerobot_drivers.description import RobotDescription, description_for
 from lerobot_drivers.errors import DriverError
 from lerobot_drivers.images import compressed_to_rgb, image_to_rgb
 from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
@@ -36,6 +38,7 @@ from lerobot_policy.bundle import CAMERA_PREFIX, PolicyBundle
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.execution import ChunkExecutor
 from lerobot_policy.memory import keep_freed_memory
+from lerobot_policy.nodes.chunk_markers import chunk_markers
 from lerobot_policy.nodes.chunk_messages import chunk_to_msg
 from lerobot_policy.nodes.commands import MESSAGES, PER_CHUNK, step_message, trajectory
 from lerobot_policy.runner import PolicyRunner
@@ -73,6 +76,8 @@ class PolicyNode(ReleasingNode):
         self._status_timer = None
         self._tick_timer = None
         self._subs: list = []
+        self._description: RobotDescription | None = None
+        self._path_pub = None
 
     @property
     def is_configured(self) -> bool:
@@ -126,6 +131,8 @@ class PolicyNode(ReleasingNode):
         self._command_pub = self.create_publisher(MESSAGES[kind], profile.topics.joint_commands, qos)
         self._enable_srv = self.create_service(SetBool, "~/enable", self._on_enable)
         self._chunk_pub = self.create_publisher(ActionChunkMsg, "~/action_chunk", 10)
+        self._description = self._robot_description(profile)
+        self._path_pub = self.create_publisher(MarkerArray, "~/chunk_path", 10) if self._description else None
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._subs = [
@@ -205,10 +212,23 @@ class PolicyNode(ReleasingNode):
     def _on_chunk(self, merged: Merged) -> None:
         """From the inference thread: the chunk, and a trajectory when the robot takes whole chunks."""
         self._chunk_pub.publish(chunk_to_msg(merged.chunk, self._now_ns()))
+        if self._path_pub is not None:
+            self._path_pub.publish(chunk_markers(self._description, merged.chunk, self.get_clock().now().to_msg()))
         if merged.pending is not None and len(merged.pending):
             self._command_pub.publish(
                 trajectory(self.profile.joint_names, merged.pending, merged.first_due_ns, merged.chunk.period_s)
             )
+
+    def _robot_description(self, profile: RobotProfile) -> RobotDescription | None:
+        """The URDF that turns chunks into a tool path for rviz; acting never depends on it."""
+        if not profile.description:
+            return None
+        try:
+            description = description_for(profile)
+        except DriverError as exc:
+            self.get_logger().warning(f"no chunk path on ~/chunk_path: {exc}")
+            return None
+        return description
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         """Disabled: no command is published and the queue is emptied; chunks in flight are dropped."""
