@@ -29,10 +29,15 @@ setup(
         (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz")),
         (f"share/{PACKAGE}/config/calibration", files("config/calibration/*")),
     ],
-    install_requires=["setuptools", "lerobot_drivers", "lerobot_recorder", "lerobot_policy"],
+    install_requires=["setuptools", "numpy", "rerun-sdk", "lerobot_drivers", "lerobot_recorder", "lerobot_policy"],
     zip_safe=False,
     description="The suite's scenarios as installed launch files and as the lerobot_bringup command.",
     license="Apache-2.0",
     python_requires=">=3.10",
-    entry_points={"console_scripts": ["lerobot_bringup = lerobot_bringup.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "lerobot_bringup = lerobot_bringup.cli:main",
+            "lerobot_view = lerobot_bringup.view_cli:main",
+        ]
+    },
 )

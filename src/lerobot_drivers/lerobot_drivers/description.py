@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,11 @@ class RobotDescription:
             return steps
 
         return max(leaves, key=lambda link: (depth(link), self.joints[link].kind == "fixed"))
+
+    def tool_path(self, names: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """The tool link's position (m, root frame) for each row of joint values: a chunk's path."""
+        tool = self.tool_link
+        return np.array([self.pose(tool, dict(zip(names, row, strict=True)))[:3, 3] for row in rows])
 
     def pose(self, link: str, positions: Mapping[str, float]) -> np.ndarray:
         """The 4x4 transform root -> `link` for joint angles (rad, m); missing joints at zero."""

@@ -17,17 +17,9 @@ from lerobot_policy.action_chunk import ActionChunk
 NAMESPACE = "policy_chunk"
 
 
-def tool_path(description: RobotDescription, chunk: ActionChunk) -> list[tuple[float, float, float]]:
-    """The tool link's position at each step of the chunk, metres, in the URDF's root frame."""
-    tool, path = description.tool_link, []
-    for row in chunk.values:
-        x, y, z = description.pose(tool, dict(zip(chunk.joint_names, row, strict=True)))[:3, 3]
-        path.append((float(x), float(y), float(z)))
-    return path
-
-
 def chunk_markers(description: RobotDescription, chunk: ActionChunk, stamp: Time) -> MarkerArray:
-    points = [Point(x=x, y=y, z=z) for x, y, z in tool_path(description, chunk)]
+    path = description.tool_path(chunk.joint_names, chunk.values)
+    points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in path]
     path = Marker(ns=NAMESPACE, id=0, type=Marker.LINE_STRIP, action=Marker.ADD, points=points)
     path.scale.x = 0.004
     path.color.r, path.color.g, path.color.b, path.color.a = 0.1, 0.8, 0.3, 1.0
