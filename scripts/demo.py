@@ -191,7 +191,10 @@ def convert_and_check(bags: list[Path], dataset: Path) -> bool:
         f"     read back frame {reader.num_frames // 2}: task {item['task']!r}, front camera frame "
         f"#{decode_index(item['observation.images.front'])}, arm moved up to {moving:.2f} rad"
     )
-    return not problems and reader.num_episodes == len(TASKS) and moving > 0.05
+    episodes = [reader.episode_data(e) for e in range(reader.num_episodes)]
+    lag = max(float(abs(e["observation.state"] - e["action"]).max()) for e in episodes)
+    print(f"     the follower tracked its commands within {lag:.3f} rad over every joint and frame (bound 0.2)")
+    return not problems and reader.num_episodes == len(TASKS) and moving > 0.05 and lag < 0.2
 
 
 def train_policy(dataset: Path, run: Path) -> Path:

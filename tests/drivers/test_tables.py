@@ -86,3 +86,21 @@ def test_reported_velocity_is_the_derivative_of_the_reported_position(name):
     reported = spec.to_si("Present_Velocity", second["Present_Velocity"]["j"])
     assert derivative > 1.0, "the servo did not move"
     assert reported == pytest.approx(derivative, rel=0.1)
+
+
+def test_a_feetech_goal_moves_within_the_offset_frame_never_across_its_seam():
+    """Present = (actual - Homing_Offset) mod 4096 (servo-bus notes), and the firmware's position
+    loop runs in that corrected frame: a goal 28 steps away is 28 steps of travel even where the
+    shaft's own 0/4095 seam lies between them (the simulated SO-101 gripper's calibration puts it
+    there; the simulator once swung the long way round, and a recorded episode showed it)."""
+    servo = SimServo(model("sts3215"), 1)
+    servo.set("Homing_Offset", 1407)
+    servo.move_by_hand(2680)  # shaft at 4087
+    servo.set("Torque_Enable", 1)
+    servo.set("Goal_Position", 2740)  # shaft at 4147 = 51 past its seam
+    start = time.monotonic()
+    positions = []
+    for k in range(1, 200):
+        servo.update(start + k * 0.005)
+        positions.append(servo.present_position())
+    assert positions[-1] == 2740 and min(positions) >= 2680 and max(positions) <= 2740

@@ -144,12 +144,19 @@ class SimServo:
             return round(self.actual - offset) % self.spec.resolution
         return round(self.actual + offset)
 
-    def _target_actual(self) -> float:
-        goal = self.get("Goal_Position")
-        offset = self.get("Homing_Offset")
+    def _position_error(self) -> float:
+        """Goal minus position, steps, in the frame the position loop runs in.
+
+        Feetech firmware applies the homing offset to the encoder before its position loop:
+        goal and position share the corrected single-turn frame (0..4095), so the shaft moves
+        within it and never across its 0/4095 seam, wherever the shaft's own seam lies (a
+        calibration can put it inside a joint's range). Dynamixel's frame is the shaft's plus
+        the offset, with no seam in extended position mode.
+        """
+        goal, offset = self.get("Goal_Position"), self.get("Homing_Offset")
         if self.spec.protocol == "feetech":
-            return float((goal + offset) % self.spec.resolution)
-        return float(goal - offset)
+            return goal - (self.actual - offset) % self.spec.resolution
+        return goal - offset - self.actual
 
     def _steps(self, register: str) -> float:
         """A speed or acceleration register in steps/s (or steps/s^2): its SI value per radian."""
@@ -179,8 +186,8 @@ class SimServo:
         self._publish_state()
 
     def _integrate(self, dt: float) -> None:
-        target = self._target_actual()
-        error = target - self.actual
+        error = self._position_error()
+        target = self.actual + error
         if abs(error) < 0.5 and abs(self.velocity) < 1.0:
             self.actual, self.velocity = target, 0.0
             return
@@ -202,7 +209,7 @@ class SimServo:
         velocity = self.spec.from_si("Present_Velocity", self.velocity * 2 * math.pi / self.spec.resolution)
         self.set("Present_Velocity", max(-vmax, min(vmax, velocity)))
         self._publish_load()
-        moving = abs(self.velocity) > 1e-3 or (self.torque_enabled and abs(self._target_actual() - self.actual) >= 0.5)
+        moving = abs(self.velocity) > 1e-3 or (self.torque_enabled and abs(self._position_error()) >= 0.5)
         self.set("Moving", int(moving))
         if self.spec.protocol == "dynamixel":
             self.set("Hardware_Error_Status", self.hardware_error)
@@ -228,7 +235,7 @@ class SimServo:
 
     def _publish_load(self) -> None:
         holding = self.torque_enabled and not self.hardware_error
-        load = max(-1.0, min(1.0, (self._target_actual() - self.actual) / FULL_LOAD_STEPS)) if holding else 0.0
+        load = max(-1.0, min(1.0, self._position_error() / FULL_LOAD_STEPS)) if holding else 0.0
         for register, full_counts, unsigned in self._load_counts:
             self.set(register, round(abs(load) * full_counts if unsigned else load * full_counts))
 
