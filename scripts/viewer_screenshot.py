@@ -4,7 +4,7 @@
 
 Needs a converted dataset (scripts/demo.sh writes demo_output/dataset) and Chromium
 (Debian: apt-get install chromium). Rendering runs on Chromium's software rasterizer
-(SwiftShader): the viewer needs about 30 s to load and draw here.
+(SwiftShader): the viewer needs about a minute to load and play the episode here.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main() -> int:
     parser.add_argument("--dataset", type=Path, default=ROOT / "demo_output" / "dataset")
     parser.add_argument("--profile", type=Path, default=ROOT / "config" / "so101_follower_sim.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "rerun_view.png")
-    parser.add_argument("--wait-s", type=float, default=40.0, help="time for the viewer to load and draw")
+    parser.add_argument("--wait-s", type=float, default=75.0, help="time for the viewer to load and draw")
     args = parser.parse_args()
     view_command = [sys.executable, "-m", "lerobot_bringup.view_cli", "dataset", str(args.dataset),
                     "--profile", str(args.profile), "--web"]  # fmt: skip
