@@ -9,6 +9,7 @@ them and everything they spawned.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import re
 import signal
@@ -25,13 +26,17 @@ from typing import Any
 # Domain ids that stay clear of the ephemeral port range on Linux.
 DOMAIN_IDS = range(1, 102)
 LOCK_DIR = Path(tempfile.gettempdir()) / "lerobot_ros_domains"
+# each test of a process starts its search one id further: the participants of the test before
+# (a probe just closed) can linger in discovery for a while, and a publisher waiting for its
+# first subscriber would take that ghost for the test's own
+_TESTS_SO_FAR = itertools.count()
 
 
 @contextmanager
 def reserved_domain_id() -> Iterator[int]:
     """Hold a domain id that no other test on this machine uses meanwhile."""
     LOCK_DIR.mkdir(exist_ok=True)
-    start = os.getpid() % len(DOMAIN_IDS)
+    start = (os.getpid() + next(_TESTS_SO_FAR)) % len(DOMAIN_IDS)
     for offset in range(len(DOMAIN_IDS)):
         domain_id = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
         handle = (LOCK_DIR / f"{domain_id}.lock").open("w")

@@ -61,7 +61,12 @@ def test_publish_plays_the_episode_on_the_graph(dataset, spec, ros_testbed, ros_
         "2",
     )
     player.wait_for_output(r"published \d+ messages", timeout=30)
-    received = states.wait_for(20)
+    try:
+        received = states.wait_for(20)
+    except TimeoutError:
+        raise AssertionError(
+            f"{len(states.snapshot())} joint states arrived; the player said: {player.output}"
+        ) from None
     assert list(received[0].name) == dataset.features["observation.state"]["names"]
     positions = np.array([m.position for m in received], dtype=np.float32)
     source = dataset.episode_data(0)["observation.state"]

@@ -93,7 +93,7 @@ def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: 
     Playing starts once the joint states have a subscriber (or after `wait_s`): messages sent
     before discovery has matched them would be lost."""
     import rclpy
-    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
     from rclpy.serialization import deserialize_message
 
     from lerobot_recorder.nodes.recorder_node import message_class
@@ -102,8 +102,11 @@ def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: 
     try:
         node = rclpy.create_node("dataset_replay")
         typestore = suite_typestore()
+        # keep every sample until each matched reader has it: a reader this process has
+        # discovered may not have discovered it yet, and would lose what a depth of 10 drops
+        every_sample = QoSProfile(depth=1, history=HistoryPolicy.KEEP_ALL)
         publishers: dict[str, Any] = {
-            spec.state_topic: node.create_publisher(message_class(JOINT_STATE), spec.state_topic, 10)
+            spec.state_topic: node.create_publisher(message_class(JOINT_STATE), spec.state_topic, every_sample)
         }
         deadline = time.monotonic() + wait_s
         while publishers[spec.state_topic].get_subscription_count() == 0 and time.monotonic() < deadline:
@@ -114,7 +117,7 @@ def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: 
             if delay > 0:
                 time.sleep(delay)
             if topic not in publishers:
-                qos = qos_profile_sensor_data if msgtype in (IMAGE, COMPRESSED) else 10
+                qos = qos_profile_sensor_data if msgtype in (IMAGE, COMPRESSED) else every_sample
                 publishers[topic] = node.create_publisher(message_class(msgtype), topic, qos)
             raw = typestore.serialize_cdr(build(typestore, msgtype, stamp, fields), msgtype)  # CDR: same bytes for both
             publishers[topic].publish(deserialize_message(bytes(raw), message_class(msgtype)))
