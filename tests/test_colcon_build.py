@@ -36,7 +36,7 @@ def test_colcon_builds_every_package(tmp_path):
     share = install / "share" / "lerobot_bringup"  # where `ros2 launch lerobot_bringup <file>` looks
     assert {p.name for p in (share / "launch").iterdir()} == {p.name for p in (ROOT / "launch").glob("*.launch.py")}
     assert (share / "config" / "so101_follower_sim.yaml").is_file()
-    assert (share / "config" / "so101.rviz").is_file()
+    assert (share / "config" / "arm.rviz").is_file()
     assert (share / "config" / "calibration" / "so101_sim.json").is_file()
     assert (install / "lib" / "lerobot_bringup" / "lerobot_bringup").exists()
     shutil.rmtree(tmp_path / "build")

@@ -97,10 +97,10 @@ def test_the_rviz_view_shows_the_robot_its_cameras_and_the_policys_chunk():
     from lerobot_drivers.description import description_for
     from lerobot_drivers.profile import load_profile, resolve_topic
 
-    view = yaml.safe_load((CONFIG / "so101.rviz").read_text())["Visualization Manager"]
+    view = yaml.safe_load((CONFIG / "arm.rviz").read_text())["Visualization Manager"]
     displays = {d["Class"].split("/")[1]: d for d in view["Displays"] if d["Class"] != "rviz_default_plugins/Image"}
     images = [d["Topic"] for d in view["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
-    for name in ("so101_follower.yaml", "so101_follower_sim.yaml"):
+    for name in ("so101_follower.yaml", "so101_follower_sim.yaml", "koch_follower.yaml", "koch_follower_sim.yaml"):
         profile = load_profile(CONFIG / name)
         assert view["Global Options"]["Fixed Frame"] == description_for(profile).root
         assert sorted(resolve_topic(c.topic) for c in profile.cameras) == sorted(t["Value"] for t in images)
@@ -109,7 +109,7 @@ def test_the_rviz_view_shows_the_robot_its_cameras_and_the_policys_chunk():
     assert displays["MarkerArray"]["Topic"]["Value"] == "/policy/chunk_path"
     assert "TF" in displays
     (rviz,) = [p for p in SCENARIOS["simulation"].processes({"rviz": "true"}) if p.name == "rviz2"]
-    assert rviz.ros_only and rviz.arguments == ("-d", str(CONFIG / "so101.rviz"))
+    assert rviz.ros_only and rviz.arguments == ("-d", str(CONFIG / "arm.rviz"))
 
 
 def test_cameras_follow_the_profile():

