@@ -44,12 +44,13 @@ class Arm:
     def __init__(self, profile: RobotProfile, port: str | None = None, baudrate: int | None = None) -> None:
         self.profile = profile
         self.names = profile.joint_names
+        config = profile.require_bus()
         self.bus = MotorBus(
-            port or profile.bus.port,
+            port or config.port,
             profile.motors(),
-            protocol=profile.bus.protocol,
-            baudrate=baudrate or profile.bus.baudrate,
-            latency_timer_ms=profile.bus.latency_timer_ms,
+            protocol=config.protocol,
+            baudrate=baudrate or config.baudrate,
+            latency_timer_ms=config.latency_timer_ms,
         )
         self.calibration: dict[str, MotorCalibration] = {}
         self.limits: dict[str, tuple[float, float]] = {}

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from lerobot_drivers.errors import DriverError
+
+if TYPE_CHECKING:  # imported where used: opening a camera is the only time they are needed
+    import av
+    import cv2
 
 
 class CameraError(DriverError):
@@ -99,8 +103,8 @@ class VideoFileSource(FrameSource):
         super().__init__(width, height, fps)
         self.path = Path(path)
         self.loop = loop
-        self._container = None
-        self._frames = None
+        self._container: av.container.InputContainer | None = None
+        self._frames: Iterator[av.VideoFrame] | None = None
 
     def open(self) -> None:
         import av
@@ -112,7 +116,7 @@ class VideoFileSource(FrameSource):
         self._frames = self._container.decode(video=0)
 
     def read(self) -> np.ndarray:
-        assert self._container is not None, "open() first"
+        assert self._container is not None and self._frames is not None, "open() first"
         try:
             frame = next(self._frames)
         except StopIteration:
@@ -137,7 +141,7 @@ class DeviceSource(FrameSource):
     def __init__(self, width: int, height: int, fps: float, device: str | int = 0) -> None:
         super().__init__(width, height, fps)
         self.device = int(device) if str(device).isdigit() else str(device)
-        self._capture = None
+        self._capture: cv2.VideoCapture | None = None
 
     def open(self) -> None:
         import cv2
@@ -160,6 +164,7 @@ class DeviceSource(FrameSource):
     def read(self) -> np.ndarray:
         import cv2
 
+        assert self._capture is not None, "open() first"
         ok, image = self._capture.read()
         if not ok:
             raise CameraError(f"camera {self.device!r} stopped delivering frames")

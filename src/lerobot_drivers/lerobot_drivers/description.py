@@ -191,7 +191,8 @@ def _centre(root: ET.Element) -> ET.Element:
         xyz = [float(v) for v in origin.get("xyz", "0 0 0").split()]
         rpy = [float(v) for v in origin.get("rpy", "0 0 0").split()]
         axis_element = joint.find("axis")
-        axis = np.array([float(v) for v in (axis_element.get("xyz") if axis_element is not None else "1 0 0").split()])
+        axis_text = axis_element.get("xyz", "1 0 0") if axis_element is not None else "1 0 0"
+        axis = np.array([float(v) for v in axis_text.split()])
         turned = rpy_matrix(xyz, rpy)
         turned[:3, :3] = turned[:3, :3] @ rotation(axis, middle)
         origin.set("rpy", " ".join(repr(float(v)) for v in matrix_rpy(turned[:3, :3])))

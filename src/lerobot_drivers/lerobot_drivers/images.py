@@ -99,7 +99,7 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = (image.astype(np.uint16) >> 8).astype(np.uint8)
     return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
 
 

@@ -12,7 +12,7 @@ rad, and it serves recording, converting and deploying.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +117,14 @@ class RobotProfile:
         common = self.servo_setup.get("all", {})
         return {j.name: {**common, **self.servo_setup.get(j.name, {})} for j in self.joints}
 
-    def motors(self) -> dict[str, Motor]:
+    def require_bus(self) -> BusConfig:
+        """The bus, for what drives servos; a profile without one describes a robot driven elsewhere."""
         if self.bus is None:
             raise ProfileError(f"profile {self.name} has no `bus`: it describes a robot this suite does not drive")
+        return self.bus
+
+    def motors(self) -> dict[str, Motor]:
+        self.require_bus()
         return {j.name: Motor(j.id, j.model) for j in self.joints}
 
 
@@ -127,7 +132,7 @@ def _section(raw: dict[str, Any], key: str, cls: type, where: str) -> Any:
     values = raw.get(key) or {}
     if not isinstance(values, dict):
         raise ProfileError(f"{where}: `{key}` must be a mapping, got {type(values).__name__}")
-    known = set(cls.__dataclass_fields__)
+    known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
         raise ProfileError(f"{where}: unknown field(s) {sorted(unknown)} in `{key}`; known: {sorted(known)}")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.timer import Timer
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
 from trajectory_msgs.msg import JointTrajectory
@@ -52,8 +54,8 @@ class ArmNode(ReleasingNode):
         )
         self.arm: Arm | None = None
         self.supervisor: ArmSupervisor | None = None
-        self._timer = None
-        self._diag_timer = None
+        self._timer: Timer | None = None
+        self._diag_timer: Timer | None = None
         self._published = 0
         self._rate_window = (time.monotonic(), 0)
         self._loop_rate = 0.0
@@ -159,11 +161,11 @@ class ArmNode(ReleasingNode):
         self.arm = self.supervisor = None
 
     # --- commands ----------------------------------------------------------------------------------
-    def _apply(self, apply: callable) -> None:  # type: ignore[valid-type]
-        if self.supervisor is None or not self.supervisor.commandable:
+    def _apply(self, apply: Callable[[Arm], None]) -> None:
+        if self.arm is None or self.supervisor is None or not self.supervisor.commandable:
             return
         try:
-            apply()
+            apply(self.arm)
         except CommandError as exc:
             self.get_logger().warning(str(exc), throttle_duration_sec=1.0)
 
@@ -171,10 +173,10 @@ class ArmNode(ReleasingNode):
         if len(msg.name) != len(msg.position):
             self.get_logger().warning("command JointState needs one position per name", throttle_duration_sec=1.0)
             return
-        self._apply(lambda: self.arm.command(dict(zip(msg.name, msg.position, strict=True))))
+        self._apply(lambda arm: arm.command(dict(zip(msg.name, msg.position, strict=True))))
 
     def _on_array(self, msg: Float64MultiArray) -> None:
-        self._apply(lambda: self.arm.command_vector(list(msg.data)))
+        self._apply(lambda arm: arm.command_vector(list(msg.data)))
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         """Follow the point that is due now (header stamp 0 = on receipt)."""
@@ -184,7 +186,7 @@ class ArmNode(ReleasingNode):
         elapsed = time.time() - start
         due = [p for p in msg.points if p.time_from_start.sec + p.time_from_start.nanosec / 1e9 <= elapsed]
         point = due[-1] if due else msg.points[0]
-        self._apply(lambda: self.arm.command(dict(zip(msg.joint_names, point.positions, strict=True))))
+        self._apply(lambda arm: arm.command(dict(zip(msg.joint_names, point.positions, strict=True))))
 
     # --- the loop ------------------------------------------------------------------------------
     def _cycle(self) -> None:

@@ -16,6 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from lerobot_drivers.camera_info import Intrinsics, load_intrinsics
@@ -55,7 +56,7 @@ class CameraNode(ReleasingNode):
         self._loop: CaptureLoop | None = None
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
-        self._diag_timer = None
+        self._diag_timer: Timer | None = None
         self._window = (time.monotonic(), 0)
 
     @property

@@ -175,6 +175,9 @@ class ReleasingNode(LifecycleNode):
     """A lifecycle node whose hardware is released (torque off, device closed) on cleanup,
     on shutdown and on any error; every subclass defines `release()`, safe to call twice."""
 
+    def release(self) -> None:
+        raise NotImplementedError
+
     @logged_transition
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()

@@ -39,7 +39,7 @@ def servos_for(profile: RobotProfile, baudrate: int | None = None) -> list[SimSe
     for joint in profile.joints:
         spec = model(joint.model)
         servo = SimServo(spec, joint.id)
-        servo.set("Baud_Rate", spec.bauds[baudrate or profile.bus.baudrate])
+        servo.set("Baud_Rate", spec.bauds[baudrate or profile.require_bus().baudrate])
         servo.set("Return_Delay_Time", 0)
         if (cal := calibration.get(joint.name)) is not None:
             servo.set("Homing_Offset", cal.homing_offset)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     bus = SimulatedBus(
-        profile.bus.protocol,
+        profile.require_bus().protocol,
         servos_for(profile, args.baudrate),
         timing=WireTiming(args.emulate_wire, args.usb_latency_ms / 1000),
         faults=Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate),

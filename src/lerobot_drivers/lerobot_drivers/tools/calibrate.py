@@ -92,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         profile = load_profile(args.profile)
+        config = profile.require_bus()
         bus = MotorBus(
-            args.port or profile.bus.port, profile.motors(), protocol=profile.bus.protocol,
-            baudrate=profile.bus.baudrate, latency_timer_ms=profile.bus.latency_timer_ms,
+            args.port or config.port, profile.motors(), protocol=config.protocol,
+            baudrate=config.baudrate, latency_timer_ms=config.latency_timer_ms,
         )  # fmt: skip
         with bus:
             bus.verify()

@@ -46,12 +46,8 @@ def setup(profile_path: str, port: str | None, joints: list[str] | None, confirm
     unknown = set(names) - set(profile.joint_names)
     if unknown:
         raise MotorMismatchError(f"no joints {sorted(unknown)} in {profile_path}; joints: {profile.joint_names}")
-    bus = MotorBus(
-        port or profile.bus.port,
-        profile.motors(),
-        protocol=profile.bus.protocol,
-        baudrate=profile.bus.baudrate,
-    )
+    config = profile.require_bus()
+    bus = MotorBus(port or config.port, profile.motors(), protocol=config.protocol, baudrate=config.baudrate)
     bus.connect()
     try:
         for name in names:
@@ -68,7 +64,7 @@ def setup(profile_path: str, port: str | None, joints: list[str] | None, confirm
             model = MODELS_BY_NUMBER.get(number)
             target = profile.motors()[name].id
             print(f"'{name}': {model.name if model else number} id {servo_id} -> {target}, "
-                  f"{baud} -> {profile.bus.baudrate} baud")  # fmt: skip
+                  f"{baud} -> {config.baudrate} baud")  # fmt: skip
     finally:
         bus.disconnect(disable_torque=False)
 
