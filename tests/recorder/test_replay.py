@@ -59,6 +59,8 @@ def test_publish_plays_the_episode_on_the_graph(dataset, spec, ros_testbed, ros_
         "--publish",
         "--rate",
         "2",
+        "--wait-s",
+        "30",  # discovery takes seconds on a loaded machine
     )
     player.wait_for_output(r"published \d+ messages", timeout=30)
     try:

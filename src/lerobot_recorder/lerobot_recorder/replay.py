@@ -111,6 +111,8 @@ def publish_episode(reader: DatasetReader, index: int, spec: DatasetSpec, rate: 
         deadline = time.monotonic() + wait_s
         while publishers[spec.state_topic].get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+        if publishers[spec.state_topic].get_subscription_count() == 0:
+            print(f"no subscriber on {spec.state_topic} within {wait_s:g} s (--wait-s): playing anyway", flush=True)
         start_wall, start_ns, count = time.monotonic(), time.time_ns(), 0
         for stamp, topic, msgtype, fields in episode_messages(reader, index, spec, time.time_ns()):
             delay = (stamp - start_ns) / 1e9 / rate - (time.monotonic() - start_wall)
