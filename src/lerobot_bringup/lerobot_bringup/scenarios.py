@@ -126,8 +126,8 @@ def synthetic_cameras(profile: RobotProfile) -> list[Process]:
                 "width": camera.width,
                 "height": camera.height,
                 "fps": float(profile.fps),
-                "publish_compressed": camera.topic.endswith("/compressed"),
-                "publish_raw": not camera.topic.endswith("/compressed"),
+                "publish_compressed": camera.compressed,
+                "publish_raw": not camera.compressed,
                 "autostart": True,
             },
         )

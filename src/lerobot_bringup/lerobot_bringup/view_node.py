@@ -25,7 +25,7 @@ class ViewNode(Node):
             commands = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
             self.create_subscription(JointState, topics.joint_commands, self._on_command, commands)
         for camera in log.profile.cameras:
-            kind = CompressedImage if camera.topic.endswith("/compressed") else Image
+            kind = CompressedImage if camera.compressed else Image
             callback = lambda msg, name=camera.name: self._on_image(name, msg)  # noqa: E731
             self.create_subscription(kind, camera.topic, callback, qos_profile_sensor_data)
         self.create_subscription(ActionChunk, chunk_topic, self._on_chunk, 10)

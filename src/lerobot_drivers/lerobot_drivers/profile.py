@@ -42,6 +42,11 @@ class CameraConfig:
     width: int = 640
     height: int = 480
 
+    @property
+    def compressed(self) -> bool:
+        """The topic carries sensor_msgs/CompressedImage (image_transport's `.../compressed`), else Image."""
+        return self.topic.endswith("/compressed")
+
 
 @dataclass(frozen=True)
 class BusConfig:

@@ -40,9 +40,7 @@ def episode_messages(
     n = len(data["frame_index"])
     yield start_ns - 10_000_000, spec.task_topic or "/task", STRING, {"data": reader.tasks[int(data["task_index"][0])]}
     cameras = {
-        f"observation.images.{c.name}": c.topic
-        for c in spec.cameras
-        if f"observation.images.{c.name}" in reader.features
+        f"observation.images.{c.name}": c for c in spec.cameras if f"observation.images.{c.name}" in reader.features
     }
     frames = {key: reader.video_frames(index, key, list(range(n))) for key in cameras}
     for k in range(n):
@@ -50,8 +48,8 @@ def episode_messages(
         yield stamp, spec.state_topic, JOINT_STATE, {"name": names, "position": data["observation.state"][k]}
         if spec.action_topic:
             yield stamp, spec.action_topic, JOINT_STATE, {"name": names, "position": data["action"][k]}
-        for key, topic in cameras.items():
-            yield stamp, topic, COMPRESSED if topic.endswith("/compressed") else IMAGE, {"image": frames[key][k]}
+        for key, camera in cameras.items():
+            yield stamp, camera.topic, COMPRESSED if camera.compressed else IMAGE, {"image": frames[key][k]}
 
 
 def build(typestore: Any, msgtype: str, stamp_ns: int, fields: dict) -> Any:

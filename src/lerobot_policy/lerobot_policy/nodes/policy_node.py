@@ -141,7 +141,7 @@ class PolicyNode(ReleasingNode):
         ]
         for camera in profile.cameras:
             key = CAMERA_PREFIX + camera.name
-            kind = CompressedImage if camera.topic.endswith("/compressed") else Image
+            kind = CompressedImage if camera.compressed else Image
             self._subs.append(self.create_subscription(
                 kind, camera.topic, lambda msg, key=key: self._on_image(key, msg), qos_profile_sensor_data
             ))  # fmt: skip
