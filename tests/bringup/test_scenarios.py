@@ -4,6 +4,7 @@ import ast
 import runpy
 import sys
 import types
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,12 @@ def test_robot_state_publisher_gets_the_urdf_under_ros2_launch_only():
     publisher = processes["robot_state_publisher"]
     assert publisher.ros_only and not publisher.lifecycle
     assert publisher.parameters["robot_description"].startswith("<robot")
-    assert publisher.remappings == (("joint_states", "follower/joint_states"),)
+    tf = (("/tf", "tf"), ("/tf_static", "tf_static"))  # a TF tree per namespace
+    assert publisher.remappings == (("joint_states", "follower/joint_states"), *tf)
+    links = {link.get("name") for link in ET.fromstring(publisher.parameters["robot_description"]).iter("link")}
+    assert {"front_camera_optical_frame", "wrist_camera_optical_frame"} <= links  # the images' frames, in TF
+    cameras = [processes[f"camera_{name}"].parameters for name in ("front", "wrist")]
+    assert [c["camera_name"] for c in cameras] == ["front", "wrist"]  # frame_id: <camera_name>_camera_optical_frame
     from lerobot_bringup.runner import Bringup
 
     assert "robot_state_publisher" not in {p.name for p in Bringup(list(processes.values())).processes}
@@ -108,8 +114,10 @@ def test_the_rviz_view_shows_the_robot_its_cameras_and_the_policys_chunk():
     assert displays["RobotModel"]["Description Topic"]["Value"] == "/robot_description"
     assert displays["MarkerArray"]["Topic"]["Value"] == "/policy/chunk_path"
     assert "TF" in displays
-    (rviz,) = [p for p in SCENARIOS["simulation"].processes({"rviz": "true"}) if p.name == "rviz2"]
-    assert rviz.ros_only and rviz.arguments == ("-d", str(CONFIG / "arm.rviz"))
+    (rviz,) = [p for p in SCENARIOS["simulation"].processes({"rviz": "true", "namespace": "arm1"}) if p.name == "rviz2"]
+    assert rviz.ros_only and rviz.arguments == ("-d", str(CONFIG / "arm.rviz")) and rviz.namespace == "/arm1"
+    shown = {"/robot_description", "/policy/chunk_path", "/front/image_raw/compressed", "/wrist/image_raw"}
+    assert dict(rviz.remappings) == {"/tf": "tf", "/tf_static": "tf_static"} | {t: t[1:] for t in shown}
 
 
 def test_cameras_follow_the_profile():

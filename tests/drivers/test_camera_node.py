@@ -40,10 +40,10 @@ def test_synthetic_camera_publishes_raw_and_compressed(ros_testbed, ros_probe):
         160,
         120,
         "rgb8",
-        "wrist_optical_frame",
+        "wrist_camera_optical_frame",
     )
     infos = info.wait_for(5)  # one per frame, same stamp and frame; uncalibrated: K all zero
-    assert all((m.width, m.height, m.header.frame_id) == (160, 120, "wrist_optical_frame") for m in infos)
+    assert all((m.width, m.height, m.header.frame_id) == (160, 120, "wrist_camera_optical_frame") for m in infos)
     assert set(infos[0].k) == {0.0}
     image_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for m in raw.snapshot()}
     assert any((m.header.stamp.sec, m.header.stamp.nanosec) in image_stamps for m in infos)

@@ -9,6 +9,7 @@ import pytest
 
 from lerobot_drivers.calibration import load_calibration, radian_limits
 from lerobot_drivers.description import DescriptionError, _packaged_so101, description_for, load_description
+from lerobot_drivers.errors import ProfileError
 from lerobot_drivers.profile import load_profile
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -130,3 +131,42 @@ def test_koch_known_poses_from_its_published_dimensions():
     turned = description.pose("gripper_frame_link", {"shoulder_pan": np.pi / 2})[:3, 3]
     np.testing.assert_allclose(turned, pan_axis + np.array([-beyond[1], beyond[0], beyond[2]]), atol=1e-9)
     assert description.movable["gripper"].limits == pytest.approx((-0.875, 0.875))
+
+
+def test_the_front_camera_sits_where_lerobot_env_so101s_scene_camera_does():
+    """The sim profile's front mount, through the URDF, against the scene's own `front` camera
+    (MuJoCo's cameras look down -z with y up; a ROS optical frame looks down z with y down)."""
+    description = description_for(load_profile(CONFIG / "so101_follower_sim.yaml"))
+    model = mujoco.MjModel.from_xml_path(str(_packaged_so101().parent / "pick_scene.xml"))
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)  # cameras are placed after the bodies (mj_camlight)
+    optical = description.pose("front_camera_optical_frame", {})
+    np.testing.assert_allclose(optical[:3, 3], data.cam("front").xpos - data.body("base").xpos, atol=1e-6)
+    np.testing.assert_allclose(optical[:3, :3], data.cam("front").xmat.reshape(3, 3) @ np.diag([1, -1, -1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["so101_follower_sim.yaml", "koch_follower_sim.yaml"])
+def test_the_wrist_camera_looks_at_the_jaw_tips_whatever_the_pose(name):
+    profile = load_profile(CONFIG / name)
+    description = description_for(profile)
+    assert description.tool_link == "gripper_frame_link"  # camera frames are never the tool
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        pose = {joint: rng.uniform(*j.limits) for joint, j in description.movable.items() if j.limits}
+        camera = description.pose("wrist_camera_optical_frame", pose)
+        seen = np.linalg.inv(camera) @ description.pose(description.tool_link, pose)[:, 3]
+        assert 0.04 < seen[2] < 0.1 and np.hypot(seen[0], seen[1]) < 0.005, seen  # ahead, on the optical axis
+
+
+def test_a_bad_camera_mount_is_one_clear_line(tmp_path):
+    profile = tmp_path / "arm.yaml"
+    text = (CONFIG / "so101_follower_sim.yaml").read_text()
+    profile.write_text(text.replace("parent: gripper_link", "parent: hand_link"))
+    with pytest.raises(DescriptionError, match=r"camera wrist is mounted on link 'hand_link', which the URDF .* lacks"):
+        description_for(load_profile(profile))
+    profile.write_text(text.replace("xyz: [0.8, 0.0, 0.5]", "xyz: [0.8, 0.5]"))
+    with pytest.raises(ProfileError, match=r"camera 'front': mount xyz must be three finite numbers, got \[0.8, 0.5\]"):
+        load_profile(profile)
+    profile.write_text(text.replace("{parent: base_link,", "{frame: base_link,"))
+    with pytest.raises(ProfileError, match=r"camera 'front': .* is not a mount; write mount: \{parent:"):
+        load_profile(profile)

