@@ -11,7 +11,7 @@ last action repeated); the flow loss skips those steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -35,6 +35,10 @@ class Collator:
     target_max_tokens: int = 32
 
     def fast_ids(self, normalized_chunk: np.ndarray) -> list[int]:
+        if self.fast is None:
+            raise PolicyError(
+                "FAST targets need the run's FAST tokenizer (assets/fast): train with fast_loss_weight > 0"
+            )
         codes = to_backbone_ids(np.asarray(self.fast.encode(normalized_chunk)), self.config.vocab_size,
                                 self.config.fast_skip_tokens).tolist()  # fmt: skip
         return [*codes, *self.text.ids("|"), self.text.eos_id][: self.fast_max_tokens]
@@ -81,8 +85,8 @@ def observation_batch(
         raise PolicyError("every camera is missing from the observation: at least one is needed")
     batch, side = len(images), config.image_resolution[0]
     pixels = torch.stack(
-        [torch.as_tensor(np.stack([views[i] for i in present])) for views in images]
-    )  # (B, P, H, W, 3)
+        [torch.as_tensor(np.stack([cast(np.ndarray, views[i]) for i in present])) for views in images]
+    )  # (B, P, H, W, 3): the present cameras of every sample
     pixels = pixels.permute(0, 1, 4, 2, 3).flatten(0, 1)
     resized = preprocess_images(pixels, side).unflatten(0, (batch, len(present)))
     empty = len(images[0]) - len(present) + config.empty_cameras

@@ -130,8 +130,10 @@ class PI05Config:
             raise PolicyError(f"flow_num_repeats {self.flow_num_repeats} must be >= 1 (noise draws per sample)")
         if min(self.flow_loss_weight, self.text_loss_weight, self.fast_loss_weight) < 0:
             raise PolicyError("loss weights must be >= 0")
-        self.image_resolution = tuple(self.image_resolution)
-        self.optimizer_betas = tuple(self.optimizer_betas)
+        height, width = self.image_resolution  # lists when read from JSON
+        self.image_resolution = (int(height), int(width))
+        beta1, beta2 = self.optimizer_betas
+        self.optimizer_betas = (float(beta1), float(beta2))
 
     @property
     def backbone(self) -> GemmaSize:

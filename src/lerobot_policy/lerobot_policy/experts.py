@@ -10,6 +10,8 @@ names follow pi05 checkpoints (`layers.N.self_attn.q_proj`, `mlp.gate_proj`,
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -63,10 +65,13 @@ class GemmaStack(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(size, cond_dim) for _ in range(size.depth))
         self.norm = AdaptiveRMSNorm(size.width, cond_dim) if cond_dim else RMSNorm(size.width)
 
+    def layer(self, index: int) -> DecoderLayer:
+        return cast(DecoderLayer, self.layers[index])
+
     @property
     def dtype(self) -> torch.dtype:
         """The dtype its hidden states travel in: its projections' (norms may stay fp32)."""
-        return self.layers[0].self_attn.q_proj.weight.dtype
+        return self.layer(0).self_attn.q_proj.weight.dtype
 
 
 def _norm(module: nn.Module, x: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -102,14 +107,17 @@ def joint_layer(
     also attend to, never written. `keep_from[i]`: the first of expert i's rows to compute
     past attention (all of its rows still give keys and values); the others are dropped, and
     an expert with no row left returns None. Also returns this layer's own keys and values."""
-    present = [i for i, h in enumerate(hiddens) if h is not None]
+    given = {i: h for i, h in enumerate(hiddens) if h is not None}
+    present = list(given)
     starts = {i: (keep_from[i] if keep_from else 0) for i in present}
-    lengths, gates, parts = [], {}, {"q": [], "k": [], "v": []}
+    lengths: list[int] = []
+    gates: dict[int, torch.Tensor | None] = {}
+    parts: dict[str, list[torch.Tensor]] = {"q": [], "k": [], "v": []}
     for i in present:
-        normed, gates[i] = _norm(layers[i].input_layernorm, hiddens[i], cond)
+        normed, gates[i] = _norm(layers[i].input_layernorm, given[i], cond)
         for name, tensor in zip("qkv", layers[i].self_attn.qkv(normed), strict=True):
             parts[name].append(tensor)
-        lengths.append(hiddens[i].shape[1])
+        lengths.append(given[i].shape[1])
     kept = [tokens - starts[i] for i, tokens in zip(present, lengths, strict=True)]
     q, k, v = (torch.cat(parts[name], dim=2) for name in "qkv")  # (B, heads, N, hd)
     q, k = rope(q, positions), rope(k, positions)
@@ -140,7 +148,7 @@ def joint_layer(
         if chunk.shape[1] == 0:
             continue
         layer = layers[i]
-        x = gated_residual(hiddens[i][:, starts[i] :], layer.self_attn.o_proj(chunk), gates[i])
+        x = gated_residual(given[i][:, starts[i] :], layer.self_attn.o_proj(chunk), gates[i])
         normed, gate = _norm(layer.post_attention_layernorm, x, cond)
         results[i] = gated_residual(x, layer.mlp(normed), gate)
     return results, own
@@ -167,7 +175,7 @@ def joint_forward(
     depth = stacks[0].size.depth
     for index in range(depth):
         last = keep_from if index == depth - 1 else None
-        layers = [s.layers[index] for s in stacks]
+        layers = [s.layer(index) for s in stacks]
         layer_past = past[index] if past else None
         hiddens, keys_values = joint_layer(
             layers, hiddens, mask, positions, cond, past=layer_past, insulate=insulate, keep_from=last
@@ -183,6 +191,7 @@ def prefix_pass(
     """The backbone over the prefix alone, keeping every layer's keys and values for sampling."""
     cache: PrefixCache = []
     (out,) = joint_forward([backbone], [prefix], mask, positions, record=cache)
+    assert out is not None  # the prefix has tokens
     return out, cache
 
 
@@ -198,4 +207,5 @@ def suffix_pass(
     """The action expert over the suffix, reading the prefix cache: one denoising step costs
     only the suffix's tokens."""
     (out,) = joint_forward([expert], [suffix], mask, positions, cond, past=cache)
+    assert out is not None  # the suffix has tokens
     return out

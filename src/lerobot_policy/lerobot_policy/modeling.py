@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -47,8 +48,27 @@ class Batch:
     fast_mask: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
-        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return Batch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        moved: dict[str, Any] = {k: v.to(device) for k, v in fields.items() if isinstance(v, torch.Tensor)}
+        return dataclasses.replace(self, **moved)
+
+    def text(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The text targets and their mask, if any."""
+        return _with_mask(self.targets, self.targets_mask, "targets")
+
+    def fast_tokens(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The FAST codes and their mask, if any."""
+        return _with_mask(self.fast, self.fast_mask, "fast")
+
+
+def _with_mask(
+    ids: torch.Tensor | None, mask: torch.Tensor | None, name: str
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if ids is None:
+        return None
+    if mask is None:
+        raise PolicyError(f"the batch has {name} but no {name}_mask: give both")
+    return ids, mask
 
 
 @dataclass
@@ -174,16 +194,14 @@ class PI05Model(nn.Module):
         images = self.embed_images(batch.images)
         parts = [images, self.embed_tokens(batch.prompt)]
         masks = [batch.image_masks.repeat_interleave(tokens_per_image, dim=1), batch.prompt_mask]
-        targets = fast = 0
-        if with_targets and batch.targets is not None:
-            parts.append(self.embed_tokens(batch.targets))
-            masks.append(batch.targets_mask)
-            targets = batch.targets.shape[1]
-        if with_fast and batch.fast is not None:
-            parts.append(self.embed_tokens(batch.fast))
-            masks.append(batch.fast_mask)
-            fast = batch.fast.shape[1]
-        segments = Segments(images=images.shape[1], prompt=batch.prompt.shape[1], targets=targets, fast=fast)
+        extra = {"targets": batch.text() if with_targets else None, "fast": batch.fast_tokens() if with_fast else None}
+        lengths = dict.fromkeys(extra, 0)
+        for name, given in extra.items():
+            if given is not None:
+                parts.append(self.embed_tokens(given[0]))
+                masks.append(given[1])
+                lengths[name] = given[0].shape[1]
+        segments = Segments(images=images.shape[1], prompt=batch.prompt.shape[1], **lengths)
         return torch.cat(parts, dim=1), torch.cat(masks, dim=1), segments
 
     def _suffix(
@@ -229,9 +247,10 @@ class PI05Model(nn.Module):
 
     def outputs(self, batch: Batch, noise: torch.Tensor | None = None, t: torch.Tensor | None = None) -> Outputs:
         cfg = self.config
-        flow_on = cfg.flow_loss_weight > 0 and batch.actions is not None
-        text_on = cfg.text_loss_weight > 0 and batch.targets is not None
-        fast_on = cfg.fast_loss_weight > 0 and batch.fast is not None
+        actions = batch.actions if cfg.flow_loss_weight > 0 else None
+        text = batch.text() if cfg.text_loss_weight > 0 else None
+        fast = batch.fast_tokens() if cfg.fast_loss_weight > 0 else None
+        flow_on, text_on, fast_on = actions is not None, text is not None, fast is not None
         if not (flow_on or text_on or fast_on):
             raise PolicyError(
                 "no loss is active: give actions with flow_loss_weight > 0, text targets with text_loss_weight > 0, "
@@ -242,16 +261,17 @@ class PI05Model(nn.Module):
         stacks = [self.language, self.paligemma_with_expert.gemma_expert.model]
         losses: dict[str, torch.Tensor] = {}
         velocity = target = None
-        if flow_on:  # the fused pass: one joint forward for every active loss
-            suffix, cond, target = self._suffix(batch.actions, noise, t)
-            seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=batch.actions.shape[1])
-            suffix_pad = torch.ones(batch.actions.shape[:2], dtype=torch.bool, device=prefix.device)
+        if actions is not None:  # the fused pass: one joint forward for every active loss
+            suffix, cond, target = self._suffix(actions, noise, t)
+            seg = Segments(seg.images, seg.prompt, seg.targets, seg.fast, suffix=actions.shape[1])
+            suffix_pad = torch.ones(actions.shape[:2], dtype=torch.bool, device=prefix.device)
             pad = torch.cat([prefix_mask, suffix_pad], dim=1)
             allowed, positions = repeat_suffix(*fused_masks(seg, pad), seg.prefix, cfg.flow_num_repeats)
             prefix_out, suffix_out = joint_forward(
                 stacks, [prefix, suffix], additive(allowed), positions, cond,
                 insulate=cfg.knowledge_insulation, keep_from=[read_from, 0],
             )  # fmt: skip
+            assert suffix_out is not None
             velocity = self.velocity(suffix_out).unflatten(1, (cfg.flow_num_repeats, -1)).flatten(0, 1)
             action_pad = batch.action_pad
             if action_pad is not None:
@@ -262,13 +282,14 @@ class PI05Model(nn.Module):
             prefix_out, _ = joint_forward(
                 stacks, [prefix, None], additive(allowed), positions, keep_from=[read_from, 0]
             )
-        if text_on:
-            start = seg.images + seg.prompt
-            losses["text"] = self._next_token_loss(prefix_out, prefix_mask, start, batch.targets, batch.targets_mask)
-        if fast_on:
-            losses["fast"] = self._next_token_loss(prefix_out, prefix_mask, seg.fast_start, batch.fast, batch.fast_mask)
+        if text is not None:
+            assert prefix_out is not None  # read from the text's rows on
+            losses["text"] = self._next_token_loss(prefix_out, prefix_mask, seg.images + seg.prompt, *text)
+        if fast is not None:
+            assert prefix_out is not None
+            losses["fast"] = self._next_token_loss(prefix_out, prefix_mask, seg.fast_start, *fast)
         weights = {"flow": cfg.flow_loss_weight, "text": cfg.text_loss_weight, "fast": cfg.fast_loss_weight}
-        losses["loss"] = sum(weights[name] * value for name, value in losses.items())
+        losses["loss"] = cast(torch.Tensor, sum(weights[name] * value for name, value in losses.items()))
         return Outputs(losses, velocity, target)
 
 
@@ -304,11 +325,11 @@ def _sample_actions(
             _, out = joint_forward(
                 [model.language, expert], [prefix, model.embed_actions(x)], mask, positions, model.time_condition(t)
             )
+            assert out is not None
             return model.velocity(out)
 
-    if guidance is not None:
-        velocity = guidance.wrap(velocity)
-    return euler_sample(velocity, noise, steps or cfg.num_inference_steps)
+    field = guidance.wrap(velocity) if guidance is not None else velocity
+    return euler_sample(field, noise, steps or cfg.num_inference_steps)
 
 
 def first_read(pad: torch.Tensor, start: int) -> int:

@@ -81,7 +81,7 @@ class TextTokenizer:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
 
 def train_small_tokenizer(texts: Iterable[str], vocab_size: int) -> TextTokenizer:

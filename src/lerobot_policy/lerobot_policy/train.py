@@ -25,13 +25,14 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.distributed as torch_dist
 import yaml
 from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from lerobot_policy import optim
@@ -281,7 +282,7 @@ def _trainer(cfg: TrainConfig, policy: PI05Policy, resume_from: Path | None, dis
     module: torch.nn.Module = policy.model
     if dist.world > 1:
         device = next(policy.parameters()).device
-        module = torch.nn.parallel.DistributedDataParallel(
+        module = DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
         )
     return Trainer(policy, optimizer, scheduler, module, start)
@@ -330,20 +331,23 @@ def train(cfg: TrainConfig) -> Path:
             window.setdefault(name, []).append(value)
         bar.update(1)
         bar.set_postfix(loss=f"{window['loss'][-1]:.4f}")
-        if dist.main and (step % cfg.log_every == 0 or step == cfg.steps):
+        if metrics is not None and (step % cfg.log_every == 0 or step == cfg.steps):  # the main process
             rate = len(window["loss"]) * per_step * dist.world / (time.perf_counter() - window_start)
             metrics.write({"step": step, **{k: float(np.mean(v)) for k, v in window.items()},
                            "lr": trainer.scheduler.get_last_lr()[0], "samples_per_s": rate})  # fmt: skip
             window, window_start = {}, time.perf_counter()
         if step % cfg.save_every == 0 or step == cfg.steps:
-            if dist.main:
+            if metrics is not None:
                 last = save_checkpoint(output, step, bundle, trainer)
                 plot_losses(metrics.read(), output / "loss_curve.png")
             dist.barrier()
     bar.close()
     if dist.world > 1:
         torch_dist.destroy_process_group()
-    return last if dist.main else checkpoint_dir(output) / "last"
+    if not dist.main:
+        return checkpoint_dir(output) / "last"
+    assert last is not None  # the last step saves
+    return last
 
 
 def _fast_length(assets: Assets, frames: TrainingFrames, config: PI05Config) -> int:
@@ -363,7 +367,7 @@ def _step(trainer: Trainer, batches: Iterator[Batch], cfg: TrainConfig, device: 
         batch = next(batches).to(device)
         sync = micro == cfg.grad_accumulation - 1 or not hasattr(trainer.module, "no_sync")
         with (
-            nullcontext() if sync else trainer.module.no_sync(),
+            nullcontext() if sync else cast(DistributedDataParallel, trainer.module).no_sync(),
             torch.autocast(device.type, dtype=PRECISIONS[cfg.precision], enabled=cfg.precision != "fp32"),
         ):
             losses = trainer.module(batch)

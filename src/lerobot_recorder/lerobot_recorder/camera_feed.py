@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -25,7 +26,7 @@ DONE = object()
 class CameraFeeds:
     def __init__(self, cameras: dict[str, CameraTimes], producer: threading.Thread, depth: int = 16) -> None:
         self.cameras, self.producer = cameras, producer
-        self.queues = {key: queue.Queue(maxsize=depth) for key in cameras}
+        self.queues: dict[str, queue.Queue[object]] = {key: queue.Queue(maxsize=depth) for key in cameras}
         self.stop = threading.Event()  # no more frames wanted: an encoder ended or failed
         self.cancelled = threading.Event()
         self.failure: BaseException | None = None  # the first error of any camera: the one to report
@@ -62,12 +63,12 @@ class CameraFeeds:
         return {key: self.frames(key) for key in self.cameras}
 
     def frames(self, key: str) -> Iterator[np.ndarray]:
-        camera, last, frame = self.cameras[key], None, None
+        camera, last, frame = self.cameras[key], None, np.empty(0)
         try:
             while (item := self._next(key)) is not DONE:
                 if isinstance(item, BaseException):
                     raise item
-                message, bag = item
+                message, bag = cast("tuple[Message, Bag]", item)
                 if message is not last:  # the same message for consecutive frames: decode once
                     frame = decode_image(bag, camera.topic, camera.msgtype, message.data, message.log_time_ns)
                     check_shape(frame, camera, bag.name, message.log_time_ns)
@@ -126,7 +127,7 @@ def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterato
     started over whenever a pick goes back."""
     with Bag([bag_path]) as bag:
         messages = enumerate(bag.messages([camera.topic], deserialize=False))
-        position, current, frame = -1, None, None
+        position, current, frame = -1, cast("Message | None", None), None
         for pick in picks:
             if pick < position:
                 messages = enumerate(bag.messages([camera.topic], deserialize=False))
@@ -135,6 +136,7 @@ def frames_of(bag_path: Path, camera: CameraTimes, picks: np.ndarray) -> Iterato
                 position, current = next(messages)
                 frame = None
             if frame is None:
+                assert current is not None  # picks count from 0: the first one read a message
                 frame = decode_image(bag, camera.topic, camera.msgtype, current.data, current.log_time_ns)
                 check_shape(frame, camera, bag.name, current.log_time_ns)
             yield frame
@@ -153,6 +155,7 @@ def camera_streams(
 
 
 def check_shape(frame: np.ndarray, camera: CameraTimes, bag: str, log_time_ns: int) -> None:
+    assert camera.shape is not None  # set by the stream's first image, before any is decoded
     if frame.shape != camera.shape:
         raise MappingError(
             f"bag {bag}, camera {camera.topic}: a {frame.shape[1]}x{frame.shape[0]} image at "

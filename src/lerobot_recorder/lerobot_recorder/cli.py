@@ -79,7 +79,7 @@ class BarProgress(CountingProgress):
         tqdm.write(self.episode_line(report))
 
     def close(self) -> None:
-        self.bags.update(self.bags.total - self.bags.n)
+        self.bags.update((self.bags.total or 0) - self.bags.n)  # total: the bag count it was made with
         self.bags.close()
 
 

@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -30,19 +31,24 @@ class Column:
         self._data: np.ndarray | None = None
         self.size = 0
 
-    def append(self, value: object) -> None:
-        if self._data is None:
-            self._data = np.empty((64, *np.shape(value)), self.dtype)
-        elif self.size == len(self._data):
-            self._data = np.concatenate([self._data, np.empty_like(self._data)])
-        self._data[self.size] = value
+    def append(self, value: Any) -> None:
+        self._grown(value)[self.size] = value
         self.size += 1
 
-    def insert(self, position: int, value: object) -> None:
+    def _grown(self, like: Any = 0) -> np.ndarray:
+        """The storage, with room for one more value shaped as `like`."""
+        if self._data is None:
+            self._data = np.empty((64, *np.shape(like)), self.dtype)
+        elif self.size == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        return self._data
+
+    def insert(self, position: int, value: Any) -> None:
         """Rare (an out-of-order stamp): costs a copy of what follows `position`."""
-        self.append(value)
-        self._data[position + 1 : self.size] = self._data[position : self.size - 1].copy()
-        self._data[position] = value
+        data = self._grown(value)
+        data[position + 1 : self.size + 1] = data[position : self.size].copy()
+        data[position] = value
+        self.size += 1
 
     @property
     def array(self) -> np.ndarray:
@@ -52,7 +58,7 @@ class Column:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: object) -> np.ndarray:
+    def __getitem__(self, index: Any) -> Any:
         return self.array[index]
 
 

@@ -12,7 +12,7 @@ import json
 import logging
 import multiprocessing
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -61,6 +61,10 @@ def features_for(spec: DatasetSpec, content: BagContent, codec: str) -> dict[str
     if "action" not in features:
         features["action"] = fmt.vector_feature(list(spec.joint_names))
     for key, camera in content.cameras.items():
+        if camera.shape is None:
+            raise MappingError(
+                f"camera topic {camera.topic} has no image in the bag: record it, or leave it out of the profile"
+            )
         height, width, _ = camera.shape
         features[key] = fmt.video_feature(height, width, spec.fps, codec, codec_options(codec))
     return features
@@ -85,6 +89,7 @@ def streamed_jobs(bag: Path, *, spec: DatasetSpec, **options: Any) -> Iterator[E
         assert read.content is not None and live.feeds is not None
 
         def report(live: LiveEpisode = live) -> dict[str, Any]:
+            assert live.result is not None  # the episode is written: its alignment is known
             return quality_report(bag, live.span, live.result, spec.fps, describe(read.mode, read.gap_s))
 
         episode = Episode(live.feeds.streams(), live.finish, live.feeds.cancel)
@@ -112,7 +117,10 @@ def two_pass_jobs(
             def report(span: Span = span, result: Alignment = result) -> dict[str, Any]:
                 return quality_report(bag, span, result, spec.fps, describe(segmentation, gap_s))
 
-            episode = Episode(videos, lambda known=known: known, cancel)
+            def finish(known: tuple[str, dict[str, np.ndarray]] = known) -> tuple[str, dict[str, np.ndarray]]:
+                return known  # the two-pass read knows the task and columns before encoding
+
+            episode = Episode(videos, finish, cancel)
             yield EpisodeJob(content, episode, len(picks["observation.state"]), report)
 
 
@@ -143,7 +151,7 @@ def convert(
         raise RecorderError("no bag to convert")
     if on_stale not in ("cut", "fail"):
         raise RecorderError(f"on_stale must be 'cut' or 'fail', got {on_stale!r}")
-    options = {"segmentation": segmentation, "gap_s": gap_s, "task": task, "on_stale": on_stale}
+    options: dict[str, Any] = {"segmentation": segmentation, "gap_s": gap_s, "task": task, "on_stale": on_stale}
     progress = progress or Progress()
     if workers > 1 and len(bags) > 1:
         return _convert_in_workers(bags, spec, out, workers=workers, codec=codec, progress=progress,
@@ -298,7 +306,7 @@ def _write(writer: DatasetWriter, job: EpisodeJob, progress: Progress) -> dict[s
     return report
 
 
-def _counted(frames: Iterator[np.ndarray], progress: Progress) -> Iterator[np.ndarray]:
+def _counted(frames: Iterable[np.ndarray], progress: Progress) -> Iterator[np.ndarray]:
     for frame in frames:
         yield frame
         progress.frames_done(1)

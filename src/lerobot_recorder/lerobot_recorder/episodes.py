@@ -76,7 +76,7 @@ def from_gaps(receive_ns: np.ndarray, stamps: np.ndarray, gap_s: float, changes_
         return []
     order = np.argsort(receive_ns, kind="stable")
     received = receive_ns[order]
-    cuts = set(np.flatnonzero(np.diff(received) > gap_s * 1e9) + 1)
+    cuts = {int(i) for i in np.flatnonzero(np.diff(received) > gap_s * 1e9) + 1}
     cuts |= {int(i) for i in np.searchsorted(received, changes_ns, side="left") if 0 < i < len(received)}
     parts = np.split(order, sorted(cuts))
     return [Span(int(stamps[part].min()), int(stamps[part].max()) + 1) for part in parts if len(part) > 1]

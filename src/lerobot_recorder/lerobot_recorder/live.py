@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from lerobot_recorder.bag import stamped_header, suite_typestore
@@ -38,7 +39,7 @@ class EpisodeBags:
         self._typestore = suite_typestore()
         self._lock = threading.Lock()
         self._writer: Writer | None = None
-        self._connections: dict[str, object] = {}
+        self._connections: dict[str, Connection] = {}
         self._messages = 0
         self.index = self._next_index()
         self.task = ""
@@ -78,6 +79,7 @@ class EpisodeBags:
             self._messages += 1
 
     def _write_event(self, event: int, stamp_ns: int) -> None:
+        assert self._writer is not None  # under the lock, while an episode records
         msg = self._typestore.types[EVENT_TYPE](
             header=stamped_header(self._typestore, stamp_ns),
             event=event,

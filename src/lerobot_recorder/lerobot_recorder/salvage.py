@@ -30,7 +30,8 @@ def salvage(bag: Path, folder: Path) -> tuple[Path, dict[str, Any]]:
     copy = folder / bag.name
     writer = Writer(copy, version=9, storage_plugin=StoragePlugin.MCAP)
     writer.open()
-    kept, last_ns, cut = 0, 0, []
+    kept, last_ns = 0, 0
+    cut: list[str] = []
     by_topic: dict[tuple[str, str], Any] = {}  # a split bag declares its topics again in every file
     try:
         for file in files:

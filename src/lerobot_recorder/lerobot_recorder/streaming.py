@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -160,7 +161,7 @@ class StreamingRead:
         self.buffered_bytes = 0
         self.streams: dict[str, LiveStream] = {}
         self.last_receive_ns = -(2**62)
-        self.last_state_ns: int | None = None
+        self.last_state_ns = -(2**62)
         self.ended = False
         self.mode: Segmentation = "bag"
         self.bag: Bag | None = None
@@ -189,9 +190,8 @@ class StreamingRead:
                 collector = ContentCollector(bag, self.spec, self.path)
                 self.content = collector.content
                 topics = collector.topics
-                self.mode = self.segmentation or default_segmentation(
-                    bool(collector.counts.get(self.spec.events_topic, 0))
-                )
+                events = self.spec.events_topic
+                self.mode = self.segmentation or default_segmentation(bool(events and collector.counts.get(events, 0)))
                 if self.mode == "events":
                     self.spans = self._event_spans(bag, collector)
                     topics = [t for t in topics if t != self.spec.events_topic]
@@ -221,6 +221,7 @@ class StreamingRead:
 
     def _event_spans(self, bag: Bag, collector: ContentCollector) -> list[OpenSpan]:
         """Episode events are few: read them first (only the bag's chunks that hold them)."""
+        assert self.spec.events_topic is not None  # the events segmentation needs them
         for message in bag.messages([self.spec.events_topic], deserialize=False):
             collector.add(message)
         spans = event_spans(collector.content, self.spec)
@@ -284,6 +285,7 @@ class StreamingRead:
         while self.spans:
             head = self.spans[0]
             if self.episode is None or self.episode_of is not head:
+                assert self.bag is not None
                 end = head.end_ns or self.bag.end_ns
                 hint = max(0, (end - head.start_ns) * self.spec.fps // 10**9)
                 self.episode = LiveEpisode(Span(head.start_ns, head.end_ns or 0, head.task), hint)
@@ -313,19 +315,17 @@ class StreamingRead:
             return
         settled = min(stream.settled_ns() for stream in self.streams.values())
         bound = self._in_span_bound(span)
-        if episode.start_ns is None:
-            firsts = [stream.first_from(span.start_ns) for stream in self.streams.values()]
-            streams = self.streams.values()
-            if any(f is None or f > bound or f > s.newest - s.window_ns for f, s in zip(firsts, streams, strict=True)):
-                return
-            episode.start_ns = max(firsts)
-        batch = grid_times(episode.start_ns, episode.next_k, episode.next_k + DECIDE_EVERY, self.spec.fps)
+        start_ns = episode.start_ns if episode.start_ns is not None else self._first_frame(span.start_ns, bound)
+        if start_ns is None:
+            return
+        episode.start_ns = start_ns
+        batch = grid_times(start_ns, episode.next_k, episode.next_k + DECIDE_EVERY, self.spec.fps)
         if settled <= batch[-1]:  # not a whole batch decided yet
             return
-        lasts = [stream.last_upto(bound) for stream in self.streams.values()]
-        horizon = min(settled - 1, bound, *lasts)  # and every stream has a stamp at or after each frame
-        count = int((horizon - episode.start_ns) * self.spec.fps / 1e9) + 2
-        grid = grid_times(episode.start_ns, episode.next_k, count, self.spec.fps)
+        lasts = [stream.last_upto(bound) for stream in self.streams.values()]  # none is None past the start
+        horizon = min(settled - 1, bound, *cast(list[int], lasts))  # every stream has a stamp at or after each frame
+        count = int((horizon - start_ns) * self.spec.fps / 1e9) + 2
+        grid = grid_times(start_ns, episode.next_k, count, self.spec.fps)
         grid = grid[grid <= horizon]
         if len(grid) == 0:
             return
@@ -339,6 +339,16 @@ class StreamingRead:
                 raise StreamingNotPossible(f"{stale} stale at {grid[j] / 1e9:.3f} s: the episode ends or is cut there")
         episode.next_k += len(grid)
         self._evict(int(grid[-1]))
+
+    def _first_frame(self, start_ns: int, bound: int) -> int | None:
+        """The episode's first grid time, once every stream has a stamp in the span (in its window)."""
+        firsts = []
+        for stream in self.streams.values():
+            first = stream.first_from(start_ns)
+            if first is None or stream.newest is None or first > bound or first > stream.newest - stream.window_ns:
+                return None
+            firsts.append(first)
+        return max(firsts)
 
     def _messages(self, frame: dict[str, int]) -> dict[str, Message]:
         """Each camera's message for a frame, from the buffer."""
@@ -366,6 +376,7 @@ class StreamingRead:
             self.handoff.put(("episode", episode))
         for name, index in frame.items():
             episode.sent.setdefault(name, []).append(index)
+        assert self.bag is not None
         for key, message in messages.items():
             if not episode.feeds.put(key, message, self.bag):
                 raise RecorderError("the encoders stopped")
@@ -379,7 +390,7 @@ class StreamingRead:
 
     def _close(self, span: OpenSpan, episode: LiveEpisode) -> None:
         """The whole span's alignment, as two passes compute it; the frames not sent yet go now."""
-        assert self.content is not None
+        assert self.content is not None and span.end_ns is not None
         whole = Span(span.start_ns, span.end_ns, span.task)
         episode.span = whole
         aligned = align_span(self.content, self.spec, whole, self.on_stale)

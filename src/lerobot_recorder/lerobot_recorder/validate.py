@@ -101,8 +101,8 @@ def _check_episode(reader: DatasetReader, position: int, episode: dict, expected
         episode["dataset_from_index"] != expected_from
         or episode["dataset_to_index"] - expected_from != episode["length"]
     ):
-        rows = f"[{episode['dataset_from_index']}, {episode['dataset_to_index']})"
-        problems.append(f"{where}: rows {rows} do not follow on from {expected_from} with length {episode['length']}")
+        given = f"[{episode['dataset_from_index']}, {episode['dataset_to_index']})"
+        problems.append(f"{where}: rows {given} do not follow on from {expected_from} with length {episode['length']}")
     path = reader.data_path(episode)
     if not path.exists():
         return [*problems, f"{where}: data file {path.relative_to(reader.root)} is missing"]

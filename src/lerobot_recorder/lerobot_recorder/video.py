@@ -10,6 +10,7 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -41,7 +42,7 @@ class VideoFileWriter:
         self.encoded_frames = 0  # packets out; the encoder holds the rest for a while
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(path), "w")
-        self._stream = self._container.add_stream(codec, rate=fps, options=codec_options(codec))
+        self._stream = cast(av.VideoStream, self._container.add_stream(codec, rate=fps, options=codec_options(codec)))
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p"
         self._stream.time_base = Fraction(1, fps)

@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ class Episode:
     through: a streaming conversion knows the columns and task only at the episode's end.
     """
 
-    videos: dict[str, Iterable[np.ndarray]]  # video key -> RGB frames
+    videos: Mapping[str, Iterable[np.ndarray]]  # video key -> RGB frames
     finish: Callable[[], tuple[str, dict[str, np.ndarray]]]  # -> task, feature -> (frames, dims)
     cancel: Callable[[], None]  # stops whatever feeds `videos`: the episode failed
 
@@ -199,7 +199,7 @@ class DatasetWriter:
         start = self.total_frames
         task_index = self.tasks.setdefault(task, len(self.tasks))
         frame_index = np.arange(n, dtype=np.int64)
-        columns = {
+        columns: dict[str, np.ndarray] = {
             **{k: np.asarray(v, dtype=np.float32) for k, v in given.items()},
             "timestamp": (frame_index / self.fps).astype(np.float32),
             "frame_index": frame_index,
@@ -260,7 +260,7 @@ class DatasetWriter:
                     )
                     shutil.copyfile(reader.video_path(theirs_row, key), target)
                 row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = moved[source]
-            stats = {}
+            stats: dict[str, stats_lib.Stats] = {}
             for name, value in theirs_row.items():
                 if name.startswith("stats/"):
                     feature, stat = name[len("stats/") :].rsplit("/", 1)
@@ -274,6 +274,7 @@ class DatasetWriter:
         return rows
 
     def _write_data(self, columns: dict[str, np.ndarray]) -> dict[str, int]:
+        assert self.stage is not None  # between begin() and commit()
         schema = fmt.data_schema(self.features)
         arrays = []
         for name in schema.names:
@@ -297,6 +298,7 @@ class DatasetWriter:
         return {"data/chunk_index": chunk, "data/file_index": file}
 
     def _encode(self, key: str, frames: Iterable[np.ndarray]) -> tuple[dict[str, Any], stats_lib.Stats, int]:
+        assert self.stage is not None  # between begin() and commit()
         height, width, _ = self.features[key]["shape"]
         current = self._videos.get(key)
         if current is not None and current[0].size_mb() >= self.video_mb:

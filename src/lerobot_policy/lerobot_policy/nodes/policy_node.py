@@ -19,7 +19,10 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.service import Service
+from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
@@ -73,11 +76,12 @@ class PolicyNode(ReleasingNode):
             self.declare_parameter(name, default, ParameterDescriptor(description=text))
         self.actor: Actor | None = None
         self.profile: RobotProfile | None = None
-        self._status_timer = None
-        self._tick_timer = None
+        self._status_timer: Timer | None = None
+        self._tick_timer: Timer | None = None
         self._subs: list = []
         self._description: RobotDescription | None = None
-        self._path_pub = None
+        self._path_pub: Publisher | None = None
+        self._enable_srv: Service | None = None
 
     @property
     def is_configured(self) -> bool:
@@ -154,6 +158,7 @@ class PolicyNode(ReleasingNode):
 
     @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        assert self.actor is not None and self.profile is not None  # configured
         try:
             self.actor.start()
         except PolicyError as exc:
@@ -171,7 +176,8 @@ class PolicyNode(ReleasingNode):
         if self._tick_timer is not None:
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
-        self.actor.stop()
+        if self.actor is not None:
+            self.actor.stop()
 
     def release(self) -> None:
         """Stop commanding; the arm driver holds (and torques off on its own shutdown)."""
@@ -180,15 +186,19 @@ class PolicyNode(ReleasingNode):
         self._stop_acting()
         if self._status_timer is not None:
             self.destroy_timer(self._status_timer)
+        if self._enable_srv is not None:
+            self.destroy_service(self._enable_srv)
         for sub in self._subs:
             self.destroy_subscription(sub)
-        self._status_timer, self._subs, self.actor = None, [], None
+        self._status_timer, self._enable_srv, self._subs, self.actor = None, None, [], None
 
     # --- topics ---------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
+        assert self.actor is not None  # subscribed while configured
         self.actor.on_state(list(msg.name), list(msg.position), time_to_ns(msg.header.stamp))
 
     def _on_image(self, key: str, msg: Image | CompressedImage) -> None:
+        assert self.actor is not None
         if not self.actor.active:
             return  # decoding costs: only while acting
         try:
@@ -199,11 +209,13 @@ class PolicyNode(ReleasingNode):
         self.actor.on_image(key, rgb)
 
     def _on_task(self, msg: String) -> None:
+        assert self.actor is not None
         if msg.data.strip():
             self.actor.task = msg.data
             self.get_logger().info(f"task: {msg.data!r}")
 
     def _tick(self) -> None:
+        assert self.actor is not None and self.profile is not None  # ticks while active
         target = self.actor.tick()
         if target is not None:
             kind, stamp = self.profile.topics.command_type, self.get_clock().now().to_msg()
@@ -211,8 +223,9 @@ class PolicyNode(ReleasingNode):
 
     def _on_chunk(self, merged: Merged) -> None:
         """From the inference thread: the chunk, and a trajectory when the robot takes whole chunks."""
+        assert self.profile is not None
         self._chunk_pub.publish(chunk_to_msg(merged.chunk, self._now_ns()))
-        if self._path_pub is not None:
+        if self._path_pub is not None and self._description is not None:
             self._path_pub.publish(chunk_markers(self._description, merged.chunk, self.get_clock().now().to_msg()))
         if merged.pending is not None and len(merged.pending):
             self._command_pub.publish(
@@ -232,6 +245,9 @@ class PolicyNode(ReleasingNode):
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         """Disabled: no command is published and the queue is emptied; chunks in flight are dropped."""
+        if self.actor is None:  # the service outlives a cleanup that is in progress
+            response.success, response.message = False, "not configured"
+            return response
         self.actor.enable(request.data)
         response.success, response.message = True, "commanding" if request.data else "not commanding"
         self.get_logger().info(f"~/enable: {response.message}")
@@ -239,8 +255,8 @@ class PolicyNode(ReleasingNode):
 
     # --- status ---------------------------------------------------------------------------------
     def _publish_status(self) -> None:
-        actor = self.actor
-        if actor is None or not self.context.ok():  # after Ctrl-C the publishers are gone
+        actor, profile = self.actor, self.profile
+        if actor is None or profile is None or not self.context.ok():  # after Ctrl-C the publishers are gone
             return
         state, message = actor.status
         if state == State.ERROR:
@@ -256,7 +272,7 @@ class PolicyNode(ReleasingNode):
         self._status_pub.publish(msg)
         level = DiagnosticStatus.ERROR if state == State.ERROR else DiagnosticStatus.OK
         diagnostic = DiagnosticStatus(
-            level=level, name=f"{self.get_name()}: policy", message=message, hardware_id=self.profile.robot_type,
+            level=level, name=f"{self.get_name()}: policy", message=message, hardware_id=profile.robot_type,
             values=[KeyValue(key=k, value=v) for k, v in actor.statistics().items()],
         )  # fmt: skip
         self._diag_pub.publish(DiagnosticArray(header=msg.header, status=[diagnostic]))

@@ -14,6 +14,7 @@ from pathlib import Path
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.timer import Timer
 
 from lerobot_drivers.nodes.run import ReleasingNode, logged_transition, spin_lifecycle
 from lerobot_drivers.profile import load_profile
@@ -41,7 +42,7 @@ class RecorderNode(ReleasingNode):
         self.bags: EpisodeBags | None = None
         self._wanted: set[str] = set()
         self._subscribed: dict[str, object] = {}
-        self._graph_timer = None
+        self._graph_timer: Timer | None = None
 
     @property
     def is_configured(self) -> bool:
