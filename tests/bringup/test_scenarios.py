@@ -22,7 +22,7 @@ RUNNABLE = {  # arguments that make each scenario composable here
     "follower": {"port": "/dev/ttyACM0"},
     "camera": {"source": "synthetic"},
     "teleop": {"record": "true", "output": "/tmp/bags"},
-    "simulation": {"record": "true", "namespace": "arm1"},
+    "simulation": {"record": "true", "namespace": "arm1", "rviz": "true"},
 }
 
 
@@ -221,7 +221,7 @@ def as_launched(action: Recorded) -> dict:
     k = action.kwargs
     return {
         "name": k["name"], "package": k["package"], "executable": k["executable"], "namespace": k["namespace"],
-        "parameters": k["parameters"][0], "remappings": k["remappings"],
+        "parameters": k["parameters"][0], "remappings": k["remappings"], "arguments": k["arguments"],
     }  # fmt: skip
 
 
@@ -233,6 +233,7 @@ def as_declared(process: Process) -> dict:
         "namespace": process.namespace,
         "parameters": dict(process.parameters),
         "remappings": list(process.remappings),
+        "arguments": list(process.arguments),
     }
 
 
@@ -250,6 +251,7 @@ def as_run(process: Process) -> dict:
         "namespace": remaps.pop("__ns", ""),
         "parameters": {name: yaml.safe_load(value) for flag, (name, value) in pairs if flag == "-p"},
         "remappings": list(remaps.items()),
+        "arguments": rest[:ros],
     }
 
 

@@ -38,6 +38,7 @@ def _action(process: Process) -> ExecuteProcess:
         namespace=process.namespace,
         parameters=[dict(process.parameters)],
         remappings=list(process.remappings),
+        arguments=list(process.arguments),
         output="screen",
     )
 
