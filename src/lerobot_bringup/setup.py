@@ -29,7 +29,15 @@ setup(
         (f"share/{PACKAGE}/config", files("config/*.yaml") + files("config/*.rviz")),
         (f"share/{PACKAGE}/config/calibration", files("config/calibration/*")),
     ],
-    install_requires=["setuptools", "numpy", "rerun-sdk", "lerobot_drivers", "lerobot_recorder", "lerobot_policy"],
+    install_requires=[
+        "setuptools",
+        "numpy",
+        "PyYAML",
+        "rerun-sdk",
+        "lerobot_drivers",
+        "lerobot_recorder",
+        "lerobot_policy",
+    ],
     extras_require={"test": ["pytest"]},  # `colcon test` runs pytest
     zip_safe=False,
     description="The suite's scenarios as installed launch files and as the lerobot_bringup command.",

