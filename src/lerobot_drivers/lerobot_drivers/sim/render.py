@@ -9,6 +9,9 @@ renders through EGL (Mesa's software rasterizer is enough).
 from __future__ import annotations
 
 import json
+import queue
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +24,15 @@ from lerobot_drivers.sim.scene import GL_HELP, SceneError, build_model, gl_backe
 
 
 class SceneCamera(FrameSource):
-    """Renders camera `camera` of the scene whose state is at `state`."""
+    """Renders camera `camera` of the scene whose state is at `state`. An OpenGL context
+    belongs to the thread that made it: every GL call runs on a thread of this source's own."""
 
     def __init__(self, width: int, height: int, fps: float, *, state: str, camera: str) -> None:
         super().__init__(width, height, fps)
         self.state_path, self.camera = Path(state), camera
         self._renderer: Any = None
+        self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue] | None] = queue.Queue()
+        self._gl: threading.Thread | None = None
 
     def open(self) -> None:
         sidecar = self.state_path.with_suffix(".json")
@@ -43,27 +49,59 @@ class SceneCamera(FrameSource):
                 raise SceneError(f"the scene has no camera {self.camera!r}; its cameras: {names}")
             self.data = mujoco.MjData(self.model)
             self.state = StateFile(self.state_path, self.model.nq, create=False)
-            try:
-                renderer = mujoco.Renderer(self.model, self.height, self.width)
-            except Exception as exc:  # a missing GL library surfaces as one of several errors
-                raise SceneError(f"{GL_HELP} (MUJOCO_GL={gl_backend()}: {exc})") from None
+            self._gl = threading.Thread(target=self._serve, name=f"gl:{self.camera}", daemon=True)
+            self._gl.start()
+            self._renderer = self._on_gl(self._make_renderer)
         except SceneError as exc:
+            self.close()
             raise CameraError(str(exc)) from None
+        self._mujoco = mujoco
+
+    def _make_renderer(self) -> Any:
+        mujoco = import_mujoco()
+        try:
+            renderer = mujoco.Renderer(self.model, self.height, self.width)
+        except Exception as exc:  # a missing GL library surfaces as one of several errors
+            raise SceneError(f"{GL_HELP} (MUJOCO_GL={gl_backend()}: {exc})") from None
         flags = mujoco.mjtRndFlag
         for flag in (flags.mjRND_SHADOW, flags.mjRND_REFLECTION, flags.mjRND_SKYBOX):
             renderer.scene.flags[flag] = 0
-        self._renderer, self._mujoco = renderer, mujoco
+        return renderer
 
     def read(self) -> np.ndarray:
         if self._renderer is None:
             raise CameraError("the scene camera is not open")
         _, self.data.qpos[:] = self.state.read()
         self._mujoco.mj_forward(self.model, self.data)
+        return self._on_gl(self._render)
+
+    def _render(self) -> np.ndarray:
         self._renderer.update_scene(self.data, self.camera)
         return self._renderer.render().copy()
 
     def close(self) -> None:
         if self._renderer is not None:
-            self._renderer.close()
+            self._on_gl(self._renderer.close)
             self.state.close()
             self._renderer = None
+        if self._gl is not None:
+            self._jobs.put(None)
+            self._gl.join(timeout=5)
+            self._gl = None
+
+    # --- the GL thread --------------------------------------------------------------------------
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            work, done = job
+            try:
+                done.put((True, work()))
+            except BaseException as exc:  # handed to the caller
+                done.put((False, exc))
+
+    def _on_gl(self, work: Callable[[], Any]) -> Any:
+        done: queue.Queue = queue.Queue(maxsize=1)
+        self._jobs.put((work, done))
+        ok, value = done.get()
+        if not ok:
+            raise value
+        return value
