@@ -14,6 +14,7 @@ decimation, cached beside the meshes' hashes); collisions keep the original mesh
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import math
@@ -259,5 +260,25 @@ class ArmScene:
     def cube(self) -> np.ndarray:
         return self.data.body(CUBE).xpos.copy()
 
+    def cube_axes(self) -> np.ndarray:
+        return self.data.body(CUBE).xmat.copy()
+
     def tool(self) -> np.ndarray:
         return self.data.site(TOOL_SITE).xpos.copy()
+
+    def grasp(self) -> np.ndarray:
+        """The point between the jaw pads (lerobot-env-so101's grasp point), in the scene's frame."""
+        from lerobot_env_so101.ik_control import control_point
+
+        site = self.model.site(TOOL_SITE).id
+        return control_point(self.data, site, self.grasp_offset)
+
+    @functools.cached_property
+    def grasp_offset(self) -> np.ndarray:
+        from lerobot_env_so101.mujoco_env import grasp_point_offset
+
+        return grasp_point_offset(self.model, self.model.site(TOOL_SITE).id)
+
+    def angles(self) -> dict[str, float]:
+        """Each profile joint's angle in the scene (rad, MuJoCo's zero)."""
+        return {name: float(self.data.qpos[joint.qpos]) for name, joint in self.joints.items()}

