@@ -40,13 +40,15 @@ class Outcome:
 
 
 class EpisodeRunner:
-    def __init__(self, profile: RobotProfile, control: str, scene: str = "so101_pick") -> None:
+    def __init__(
+        self, profile: RobotProfile, control: str, scene: str = "so101_pick", domain_id: int | None = None
+    ) -> None:
         self.profile, self.control = profile, control
         self.calibration = load_calibration(profile.calibration)
         resolution = {j.name: servo_model(j.model).resolution for j in profile.joints}
         self.scene = ArmScene(profile, self.calibration, resolution, scene)  # kinematics for the expert
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node("closed_loop", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
