@@ -8,6 +8,9 @@ Processes on a private DDS domain (limited to this host):
 Then the bags are converted into a LeRobotDataset v3, validated, and read back; a tiny
 pi0.5-style policy is trained on it and the policy node drives the simulated follower from
 the cameras and joint states; everything stops with Ctrl-C, servos torqued off.
+Last, a short closed loop in physics (bench/closed_loop.py, small): the follower in MuJoCo, a
+scripted expert's reach demonstrations recorded, converted and trained on, and the success
+rate of the expert, the mean demonstration and the trained policy on unseen cube places.
 """
 
 from __future__ import annotations
@@ -265,6 +268,21 @@ def serve_policy(procs: Processes, policy: Path, seconds: float = 4.0) -> bool:
     return bool(running) and len(seen["commands"]) > seconds * 10 and moved > 0.001
 
 
+def closed_loop(output: Path) -> bool:
+    """The benchmark of task success, small: a few demonstrations, a short training."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "closed_loop.py"), "--task", "reach", "--demos", "3", "--episodes", "3",
+         "--steps", "60", "--seconds", "6", "--output", str(output)], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = result.stdout.strip().splitlines()
+    print(f"  8. closed loop in MuJoCo (bench/closed_loop.py, small), {time.monotonic() - started:.0f} s:")
+    for line in lines[-7:] if result.returncode == 0 else lines[-5:] + result.stderr.splitlines()[-20:]:
+        print(f"     {line}")
+    expert_succeeded = re.search(r"\| expert \| \d+ \| ([1-9]\d*)%", result.stdout) is not None
+    return result.returncode == 0 and expert_succeeded
+
+
 def main() -> int:
     from lerobot_drivers.sim.cli import send_command
 
@@ -296,6 +314,7 @@ def main() -> int:
         ok = converted and served and off and code == 0 and not crashed
     finally:
         procs.stop_all()
+    ok = closed_loop(OUTPUT / "closed_loop") and ok
     print(f"main job {'passed' if ok else 'FAILED'} in {time.monotonic() - begun:.1f} s; output in {OUTPUT}")
     return 0 if ok else 1
 

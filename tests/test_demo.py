@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.ros
 def test_main_job_passes():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py")], capture_output=True, text=True, timeout=300
+        [sys.executable, str(ROOT / "scripts" / "demo.py")], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "torque off on all servos: yes" in result.stdout
@@ -21,3 +21,4 @@ def test_main_job_passes():
     assert result.stdout.count("recorded episode") == 2
     assert "trained a tiny pi0.5-style policy" in result.stdout
     assert "policy node on the follower" in result.stdout
+    assert "closed loop in MuJoCo" in result.stdout and "reach success: trained policy" in result.stdout

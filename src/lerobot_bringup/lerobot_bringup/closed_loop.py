@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from rclpy.client import Client
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -55,7 +56,7 @@ class EpisodeRunner:
         commands = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)  # as the leader arm's
         self.commands = self.node.create_publisher(JointState, profile.topics.joint_commands, commands)
         self.policy_task = self.node.create_publisher(String, "/policy/task", 10)
-        self.clients = {
+        self.clients: dict[str, Client] = {
             "start": self.node.create_client(StartEpisode, "/start_episode"),
             "stop": self.node.create_client(StopEpisode, "/stop_episode"),
             "enable": self.node.create_client(SetBool, "/policy/enable"),
