@@ -23,6 +23,10 @@ MARKERS = (  # registered here, not in pyproject.toml: `colcon test` runs these 
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    # MuJoCo picks its GL backend once, when first imported (some test modules import it): EGL
+    # renders without a display, as the scene cameras do in their own processes.
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
     # rclpy in the test process itself (the probe) must be as isolated as the node processes.
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="lerobot_test_roslog_"))

@@ -9,6 +9,7 @@ renders through EGL (Mesa's software rasterizer is enough).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -60,6 +61,19 @@ class SceneCamera(FrameSource):
     def _make_renderer(self) -> Any:
         mujoco = import_mujoco()
         try:
+            from mujoco.rendering.classic import gl_context
+
+            chosen, wanted = gl_context.GLContext.__module__.rsplit(".", 1)[-1], gl_backend()
+        except Exception as exc:  # the backend's libraries are missing: its import fails in several ways
+            raise SceneError(f"{GL_HELP} (MUJOCO_GL={gl_backend()}: {exc})") from None
+        if chosen != wanted and wanted in ("egl", "osmesa", "glfw"):
+            raise SceneError(
+                f"MuJoCo was imported with its {chosen} backend before MUJOCO_GL={wanted} was set: "
+                "set MUJOCO_GL in the environment of the process"
+            )
+        if chosen == "glfw" and not os.environ.get("DISPLAY"):
+            raise SceneError(f"{GL_HELP} (MUJOCO_GL={wanted}: no display for GLFW)")
+        try:
             renderer = mujoco.Renderer(self.model, self.height, self.width)
         except Exception as exc:  # a missing GL library surfaces as one of several errors
             raise SceneError(f"{GL_HELP} (MUJOCO_GL={gl_backend()}: {exc})") from None
@@ -98,10 +112,13 @@ class SceneCamera(FrameSource):
             except BaseException as exc:  # handed to the caller
                 done.put((False, exc))
 
-    def _on_gl(self, work: Callable[[], Any]) -> Any:
+    def _on_gl(self, work: Callable[[], Any], timeout_s: float = 60.0) -> Any:
         done: queue.Queue = queue.Queue(maxsize=1)
         self._jobs.put((work, done))
-        ok, value = done.get()
+        try:
+            ok, value = done.get(timeout=timeout_s)
+        except queue.Empty:
+            raise CameraError(f"the {self.camera} renderer did not answer within {timeout_s:.0f} s") from None
         if not ok:
             raise value
         return value
