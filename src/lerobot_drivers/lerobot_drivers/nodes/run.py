@@ -56,6 +56,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.received = 0  # a plain counter: a handler interrupted by the next signal must take no lock
+        self._armed = False  # the last resort, armed by the first signal
         self._guard: GuardCondition | None = None
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
@@ -73,6 +74,11 @@ class StopSignals:
 
     def _relay(self) -> None:
         while os.read(self._read_fd, 64):
+            if not self._armed:
+                # a stop has come: if the main thread never gets to the release (stuck in a call
+                # that never returns), the process still ends, printing every thread's stack
+                faulthandler.dump_traceback_later(2 * LAST_RESORT_S, exit=True)
+                self._armed = True
             if (guard := self._guard) is not None:
                 with suppress(Exception):  # the executor may be gone already
                     guard.trigger()
