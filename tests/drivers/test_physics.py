@@ -84,7 +84,7 @@ def test_torque_off_leaves_the_arm_limp_under_gravity(physics):
     with plant.lock:
         plant.advance(time.monotonic())
         fallen = plant.scene.tool()[2]
-    assert held > 0.2 and fallen < held - 0.1, (held, fallen)
+    assert held > 0.15 and fallen < held - 0.1, (held, fallen)  # held up (about 0.2 m), then down to the table
     assert plant.servos["shoulder_lift"].get("Present_Load") == 0
 
 
