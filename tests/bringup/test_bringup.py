@@ -146,8 +146,9 @@ def test_a_namespace_moves_the_whole_robot_recorded_and_converted(ros_testbed, r
     bringup = start_bringup(
         ros_testbed, "simulation", "namespace:=arm1", "record:=true", f"output:={tmp_path / 'bags'}"
     )
-    for topic in ("/arm1/follower/joint_commands", "/arm1/follower/joint_states", "/arm1/front/image_raw/compressed"):
-        bringup.wait_for_output(rf"\[recorder\].*subscribed {topic} ", 40)
+    recorded = ("follower/joint_commands", "follower/joint_states", "front/image_raw/compressed", "wrist/image_raw")
+    for topic in recorded:  # every stream: the episode's frames start once all of them have data
+        bringup.wait_for_output(rf"\[recorder\].*subscribed /arm1/{topic} ", 40)
     commands.wait_for(5)
     assert ros_probe.node.count_publishers("/follower/joint_states") == 0
     ros_probe.call(StartEpisode, "/arm1/start_episode", StartEpisode.Request(task="wave"))
