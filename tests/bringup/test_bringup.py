@@ -152,7 +152,7 @@ def test_a_namespace_moves_the_whole_robot_recorded_and_converted(ros_testbed, r
     commands.wait_for(5)
     assert ros_probe.node.count_publishers("/follower/joint_states") == 0
     ros_probe.call(StartEpisode, "/arm1/start_episode", StartEpisode.Request(task="wave"))
-    time.sleep(2.0)
+    time.sleep(3.5)  # the frames begin once every stream has data: under load, up to a second in
     bag = Path(ros_probe.call(StopEpisode, "/arm1/stop_episode", StopEpisode.Request(keep=True)).path)
     stopped_cleanly(bringup, buses=2)
     spec = DatasetSpec.from_profile(load_profile(CONFIG / "so101_follower_sim.yaml"), namespace="/arm1")
