@@ -42,6 +42,7 @@ setup(
             "lerobot_arm_driver = lerobot_drivers.nodes.arm_node:main",
             "lerobot_sim_bus = lerobot_drivers.sim.cli:main",
             "lerobot_camera = lerobot_drivers.nodes.camera_node:main",
+            "lerobot_scene_objects = lerobot_drivers.nodes.scene_node:main",
             "lerobot_leader_arm = lerobot_drivers.nodes.leader_node:main",
             "lerobot_calibrate = lerobot_drivers.tools.calibrate:main",
             "lerobot_motors = lerobot_drivers.tools.motors:main",

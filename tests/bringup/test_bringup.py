@@ -6,9 +6,11 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
+from visualization_msgs.msg import Marker, MarkerArray
 
 from lerobot_drivers.images import compressed_to_rgb
 from lerobot_drivers.sim.cli import send_command
@@ -46,10 +48,12 @@ def test_sim_arm_runs_and_stops_drivers_before_their_simulator(ros_testbed, ros_
 
 def test_sim_arm_in_physics_moves_the_scene_and_films_it(ros_testbed, ros_probe):
     """The driver's commands move MuJoCo's arm (the tool moves in the scene) and the cameras
-    film the scene (the cube is in the front view), then all stops with torque off."""
+    film the scene (the cube is in the front view), the cube is a marker where the scene has
+    it, then all stops with torque off."""
     front = ros_probe.collect(CompressedImage, "/front/image_raw/compressed", qos_profile_sensor_data)
     wrist = ros_probe.collect(Image, "/wrist/image_raw", qos_profile_sensor_data)
     states = ros_probe.collect(JointState, "/follower/joint_states", qos_profile_sensor_data)
+    markers = ros_probe.collect(MarkerArray, "/scene/markers")
     profile = CONFIG / "so101_follower_mujoco.yaml"
     bringup = start_bringup(ros_testbed, "sim_arm", "scene:=so101_pick", f"profile:={profile}")
     control = bringup.wait_for_output(r"\[follower_bus\] control: (\S+)", 60).group(1)
@@ -65,6 +69,13 @@ def test_sim_arm_in_physics_moves_the_scene_and_films_it(ros_testbed, ros_probe)
     r, g, b = (image[..., i].astype(int) for i in range(3))
     assert ((r - g > 50) & (b - g > 50)).sum() > 20, "the cube is in the front camera's view"
     assert wrist.wait_for(1, timeout=30)[0].width == 320
+
+    def cube_where_placed(msg: MarkerArray) -> bool:
+        p = msg.markers[0].pose.position
+        return np.allclose([p.x, p.y, p.z], placed["cube"], atol=2e-3)
+
+    cube = markers.wait_for(1, timeout=30, where=cube_where_placed)[-1].markers[0]  # for rviz and the Rerun view
+    assert (cube.ns, cube.header.frame_id, cube.type, cube.scale.x) == ("block", "base_link", Marker.CUBE, 0.04)
     tool = send_command(control, {})["tool"]
     state = states.wait_for(1)[-1]
     command = JointState(name=list(state.name), position=list(state.position))

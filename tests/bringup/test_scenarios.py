@@ -104,7 +104,7 @@ def test_the_rviz_view_shows_the_robot_its_cameras_and_the_policys_chunk():
     from lerobot_drivers.profile import load_profile, resolve_topic
 
     view = yaml.safe_load((CONFIG / "arm.rviz").read_text())["Visualization Manager"]
-    displays = {d["Class"].split("/")[1]: d for d in view["Displays"] if d["Class"] != "rviz_default_plugins/Image"}
+    displays = {d["Name"]: d for d in view["Displays"] if d["Class"] != "rviz_default_plugins/Image"}
     images = [d["Topic"] for d in view["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
     for name in ("so101_follower.yaml", "so101_follower_sim.yaml", "koch_follower.yaml", "koch_follower_sim.yaml"):
         profile = load_profile(CONFIG / name)
@@ -112,12 +112,29 @@ def test_the_rviz_view_shows_the_robot_its_cameras_and_the_policys_chunk():
         assert sorted(resolve_topic(c.topic) for c in profile.cameras) == sorted(t["Value"] for t in images)
     assert all(t["Reliability Policy"] == "Best Effort" for t in images), "the cameras publish sensor-data QoS"
     assert displays["RobotModel"]["Description Topic"]["Value"] == "/robot_description"
-    assert displays["MarkerArray"]["Topic"]["Value"] == "/policy/chunk_path"
+    assert displays["PolicyChunk"]["Topic"]["Value"] == "/policy/chunk_path"
+    assert displays["SceneObjects"]["Topic"]["Value"] == "/scene/markers"  # the scene node's, reliable
+    assert displays["SceneObjects"]["Topic"]["Reliability Policy"] == "Reliable"
     assert "TF" in displays
     (rviz,) = [p for p in SCENARIOS["simulation"].processes({"rviz": "true", "namespace": "arm1"}) if p.name == "rviz2"]
     assert rviz.ros_only and rviz.arguments == ("-d", str(CONFIG / "arm.rviz")) and rviz.namespace == "/arm1"
-    shown = {"/robot_description", "/policy/chunk_path", "/front/image_raw/compressed", "/wrist/image_raw"}
+    shown = {
+        "/robot_description",
+        "/policy/chunk_path",
+        "/scene/markers",
+        "/front/image_raw/compressed",
+        "/wrist/image_raw",
+    }
     assert dict(rviz.remappings) == {"/tf": "tf", "/tf_static": "tf_static"} | {t: t[1:] for t in shown}
+
+
+def test_a_scene_brings_its_cameras_and_objects_after_the_bus():
+    for name in ("sim_arm", "simulation"):
+        processes = {p.name: p for p in SCENARIOS[name].processes({"scene": "so101_pick"})}
+        state = processes["follower_bus"].arguments[processes["follower_bus"].arguments.index("--state") + 1]
+        for node in ("camera_front", "camera_wrist", "scene_objects"):
+            assert processes[node].parameters["scene"] == state and processes[node].after == ("follower_bus",)
+        assert "scene_objects" not in {p.name for p in SCENARIOS[name].processes({})}
 
 
 def test_cameras_follow_the_profile():

@@ -109,3 +109,34 @@ def test_a_predicted_chunk_is_the_tools_path(tmp_path):
     strips = columns(tmp_path / "chunk.rrd")["/robot/chunk_path"]["LineStrips3D:strips"]
     expected = description_for(profile).tool_path(profile.joint_names, rows)
     np.testing.assert_allclose(np.array(strips[-1][0]), expected, atol=1e-6)
+
+
+def test_a_scenes_marker_is_drawn_as_its_shape(tmp_path):
+    """The physics scene's cube, as the scene node publishes it, in Rerun: its centre, size,
+    turn and colour, in the frame the marker names."""
+    import rerun as rr
+    from visualization_msgs.msg import Marker
+
+    from lerobot_bringup.view import RobotLog
+    from lerobot_bringup.view_node import shape_of
+
+    marker = Marker(ns="block", type=Marker.CUBE)
+    marker.header.frame_id = "base_link"
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = 0.22, -0.1, 0.02
+    marker.pose.orientation.z, marker.pose.orientation.w = np.sin(0.3), np.cos(0.3)
+    marker.scale.x = marker.scale.y = marker.scale.z = 0.04
+    marker.color.r, marker.color.g, marker.color.b, marker.color.a = 0.6, 0.3, 0.6, 1.0
+    recording = rr.RecordingStream("test_view")
+    recording.save(tmp_path / "scene.rrd")
+    log = RobotLog(recording, load_profile(PROFILE))
+    log.at(0.0)
+    log.objects([shape_of(marker, "box")], marker.header.frame_id)
+    recording.flush()
+    del recording, log  # the file sink writes its footer when the stream is dropped
+    box = columns(tmp_path / "scene.rrd")["/robot/scene/block"]
+    np.testing.assert_allclose(box["Boxes3D:centers"][-1][0], [0.22, -0.1, 0.02], atol=1e-6)
+    np.testing.assert_allclose(box["Boxes3D:half_sizes"][-1][0], [0.02, 0.02, 0.02], atol=1e-6)
+    np.testing.assert_allclose(box["Boxes3D:quaternions"][-1][0], [0, 0, np.sin(0.3), np.cos(0.3)], atol=1e-6)
+    assert box["CoordinateFrame:frame"][-1][0] == "base_link"
+    rgba = box["Boxes3D:colors"][-1][0]
+    assert [(rgba >> shift) & 255 for shift in (24, 16, 8, 0)] == [153, 76, 153, 255]

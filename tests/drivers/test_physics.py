@@ -18,6 +18,7 @@ from lerobot_drivers.cameras import CameraError
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.bus import SimulatedBus
 from lerobot_drivers.sim.cli import servos_for
+from lerobot_drivers.sim.objects import SceneObjects
 from lerobot_drivers.sim.physics import PhysicsPlant
 from lerobot_drivers.sim.render import SceneCamera
 from lerobot_drivers.sim.scene import SceneError, build_model
@@ -163,6 +164,7 @@ import sys
 from pathlib import Path
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.cli import servos_for
+from lerobot_drivers.sim.objects import SceneObjects
 from lerobot_drivers.sim.physics import PhysicsPlant
 from lerobot_drivers.sim.render import SceneCamera
 from lerobot_drivers.cameras import CameraError
@@ -183,3 +185,26 @@ except CameraError as exc:
 def test_a_camera_without_a_scene_says_where_the_state_comes_from(tmp_path):
     with pytest.raises(CameraError, match=r"no scene state at .*: give the path `lerobot_sim_bus --scene` prints"):
         SceneCamera(64, 48, 5, state=str(tmp_path / "none.state"), camera="front").open()
+
+
+def test_the_scenes_objects_are_posed_in_the_robots_root_frame(resting_scene):
+    """The cube as rviz and Rerun draw it: where MuJoCo has it, turned as it is, its own size
+    and colour (the scene file's); nothing of the arm, no floor plane."""
+    plant = resting_scene
+    scene = plant.scene
+    joint = scene.model.body("block").jntadr[0]
+    adr = scene.model.jnt_qposadr[joint]
+    half_turn = 0.3  # about z: the quaternion (cos, 0, 0, sin) of a 0.6 rad turn, MuJoCo's w-first order
+    scene.data.qpos[adr : adr + 7] = [0.22, -0.1, 0.02, math.cos(half_turn), 0.0, 0.0, math.sin(half_turn)]
+    plant._publish()
+    objects = SceneObjects(plant.state.path)
+    try:
+        shapes = objects.shapes()
+    finally:
+        objects.close()
+    assert objects.frame == "base_link" and [s.name for s in shapes] == ["block"]
+    cube = shapes[0]
+    assert cube.kind == "box" and cube.size == pytest.approx((0.04, 0.04, 0.04))
+    np.testing.assert_allclose(cube.position, [0.22, -0.1, 0.02], atol=1e-9)  # the arm's base is the world origin
+    np.testing.assert_allclose(cube.quaternion, [0.0, 0.0, math.sin(half_turn), math.cos(half_turn)], atol=1e-9)
+    assert cube.rgba == pytest.approx((0.6, 0.3, 0.6, 1.0))

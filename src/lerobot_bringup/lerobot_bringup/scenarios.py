@@ -174,6 +174,17 @@ def simulated_cameras(profile: RobotProfile, scene_of: str = "") -> list[Process
     ]
 
 
+def scene_objects(scene_of: str) -> list[Process]:
+    """The scene's objects (the cube) as markers for rviz and the Rerun view, where simulated
+    arm `scene_of` runs a scene."""
+    if not scene_of:
+        return []
+    parameters: dict[str, str | int | float | bool] = {"scene": scene_state(scene_of), "autostart": True}
+    return [
+        Process("scene_objects", "lerobot_drivers", "lerobot_scene_objects", parameters, after=(f"{scene_of}_bus",))
+    ]
+
+
 def recorder(profile: str, output: str) -> Process:
     parameters = {"profile": profile, "output": str(Path(output).expanduser().absolute()), "autostart": True}
     return Process("recorder", "lerobot_recorder", "lerobot_recorder", parameters=parameters)
@@ -194,7 +205,8 @@ def compose_sim_arm(values: dict[str, str]) -> list[Process]:
     path, profile = profile_at(values, "profile")
     bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"), scene=values["scene"])
     driver = arm_driver(path, link_for("follower"), after=(bus.name,))
-    cameras = simulated_cameras(profile, "follower" if values["scene"] else "")
+    scene_of = "follower" if values["scene"] else ""
+    cameras = simulated_cameras(profile, scene_of) + scene_objects(scene_of)
     return [bus, driver, *cameras, *robot_state_publisher(profile), *rviz(values, profile)]
 
 
@@ -239,7 +251,8 @@ def compose_simulation(values: dict[str, str]) -> list[Process]:
         leader, _ = profile_at(values, "leader_profile")
         leader_bus = simulated_arm("leader", leader, emulate_wire=False, hand_motion=True)
         processes += [leader_bus, leader_arm(leader, path, link_for("leader"), after=(leader_bus.name,))]
-    processes += simulated_cameras(profile, "follower" if values["scene"] else "")
+    scene_of = "follower" if values["scene"] else ""
+    processes += simulated_cameras(profile, scene_of) + scene_objects(scene_of)
     processes += robot_state_publisher(profile) + rviz(values, profile)
     return processes + [recorder(path, values["output"])] * flag(values, "record")
 

@@ -15,6 +15,7 @@ import rerun.blueprint as rrb
 
 from lerobot_drivers.description import RobotDescription, description_for
 from lerobot_drivers.profile import RobotProfile
+from lerobot_drivers.sim.objects import Shape
 from lerobot_recorder.reader import DatasetReader
 
 ROBOT = "robot"
@@ -72,6 +73,27 @@ class RobotLog:
             path = self.description.tool_path(names, values)
             strip = rr.LineStrips3D([path], radii=0.002, colors=[(30, 200, 80)])
             self.recording.log(f"{ROBOT}/chunk_path", strip, rr.CoordinateFrame(self.description.root))
+
+    def objects(self, shapes: Sequence[Shape], frame: str) -> None:
+        """A scene's objects (the physics scene's markers) beside the model, posed in `frame`."""
+        for shape in shapes:
+            self.recording.log(f"{ROBOT}/scene/{shape.name}", drawing(shape), rr.CoordinateFrame(frame))
+
+
+def drawing(shape: Shape) -> rr.Boxes3D | rr.Ellipsoids3D | rr.Cylinders3D:
+    half = np.asarray(shape.size) / 2
+    centers, quaternions = [shape.position], [rr.Quaternion(xyzw=shape.quaternion)]
+    colors, solid = [[round(255 * c) for c in shape.rgba]], rr.components.FillMode.Solid
+    if shape.kind == "box":
+        return rr.Boxes3D(half_sizes=[half], centers=centers, quaternions=quaternions, colors=colors, fill_mode=solid)
+    if shape.kind == "sphere":
+        return rr.Ellipsoids3D(
+            half_sizes=[half], centers=centers, quaternions=quaternions, colors=colors, fill_mode=solid
+        )
+    return rr.Cylinders3D(
+        lengths=[shape.size[2]], radii=[half[0]], centers=centers, quaternions=quaternions, colors=colors,
+        fill_mode=solid,
+    )  # fmt: skip
 
 
 def layout(profile: RobotProfile) -> rrb.Blueprint:

@@ -263,7 +263,8 @@ class MotorBus:
         for name in self.motors:
             with suppress(Exception):  # one servo, or a dead port, must not spare the rest
                 self.write("Torque_Enable", name, 0, retries=5)
-        return self.torque_states()
+        with self.patience(5):  # a read-back lost to a busy moment is not a servo left on
+            return self.torque_states()
 
     def torque_states(self) -> dict[str, bool | None]:
         """Per motor: torque on (True), off (False), or unknown (None: no answer)."""

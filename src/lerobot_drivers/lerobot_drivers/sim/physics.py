@@ -13,14 +13,16 @@ import os
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lerobot_drivers.calibration import load_calibration
 from lerobot_drivers.motors.tables import model as servo_model
-from lerobot_drivers.profile import RobotProfile
-from lerobot_drivers.sim.scene import ArmScene, SceneError
+from lerobot_drivers.profile import RobotProfile, load_profile
+from lerobot_drivers.sim.scene import ArmScene, SceneError, build_model
 from lerobot_drivers.sim.servo import SimServo
 
 HEADER = struct.Struct("<Qd")  # sequence, simulated time (s)
@@ -68,6 +70,26 @@ def describe(state: Path, profile: RobotProfile, scene: str) -> None:
     """What a renderer needs to rebuild the scene: written beside the state file."""
     sidecar = {"profile": str(profile.source), "scene": scene}
     state.with_suffix(".json").write_text(json.dumps(sidecar))
+
+
+@dataclass(frozen=True)
+class SharedScene:
+    """A scene rebuilt in another process from what `describe` wrote, and its live state."""
+
+    profile: RobotProfile
+    model: Any  # mujoco.MjModel
+    state: StateFile
+
+
+def attach(state: Path) -> SharedScene:
+    """The scene a running `lerobot_sim_bus --scene` shares at `state` (a camera, the markers)."""
+    sidecar = state.with_suffix(".json")
+    if not sidecar.is_file():
+        raise SceneError(f"no scene state at {state}: give the path `lerobot_sim_bus --scene` prints as `scene:`")
+    described = json.loads(sidecar.read_text())
+    profile = load_profile(described["profile"])
+    model = build_model(profile, described["scene"])
+    return SharedScene(profile, model, StateFile(state, model.nq, create=False))
 
 
 class PhysicsPlant:

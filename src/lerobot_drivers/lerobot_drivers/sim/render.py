@@ -8,7 +8,6 @@ renders through EGL (Mesa's software rasterizer is enough).
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -19,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from lerobot_drivers.cameras import CameraError, FrameSource
-from lerobot_drivers.profile import load_profile
-from lerobot_drivers.sim.physics import StateFile
-from lerobot_drivers.sim.scene import GL_HELP, SceneError, build_model, gl_backend, import_mujoco
+from lerobot_drivers.sim.physics import StateFile, attach
+from lerobot_drivers.sim.scene import GL_HELP, SceneError, gl_backend, import_mujoco
 
 
 class SceneCamera(FrameSource):
@@ -32,24 +30,19 @@ class SceneCamera(FrameSource):
         super().__init__(width, height, fps)
         self.state_path, self.camera = Path(state), camera
         self._renderer: Any = None
+        self.state: StateFile | None = None
         self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue] | None] = queue.Queue()
         self._gl: threading.Thread | None = None
 
     def open(self) -> None:
-        sidecar = self.state_path.with_suffix(".json")
-        if not sidecar.is_file():
-            raise CameraError(
-                f"no scene state at {self.state_path}: give the path `lerobot_sim_bus --scene` prints as `scene:`"
-            )
-        described = json.loads(sidecar.read_text())
         mujoco = import_mujoco()
         try:
-            self.model = build_model(load_profile(described["profile"]), described["scene"])
+            shared = attach(self.state_path)
+            self.model, self.state = shared.model, shared.state
             if self.camera not in {self.model.camera(i).name for i in range(self.model.ncam)}:
                 names = sorted(self.model.camera(i).name for i in range(self.model.ncam))
                 raise SceneError(f"the scene has no camera {self.camera!r}; its cameras: {names}")
             self.data = mujoco.MjData(self.model)
-            self.state = StateFile(self.state_path, self.model.nq, create=False)
             self._gl = threading.Thread(target=self._serve, name=f"gl:{self.camera}", daemon=True)
             self._gl.start()
             self._renderer = self._on_gl(self._make_renderer)
@@ -85,6 +78,7 @@ class SceneCamera(FrameSource):
     def read(self) -> np.ndarray:
         if self._renderer is None:
             raise CameraError("the scene camera is not open")
+        assert self.state is not None  # open
         _, self.data.qpos[:] = self.state.read()
         self._mujoco.mj_forward(self.model, self.data)
         return self._on_gl(self._render)
@@ -96,8 +90,10 @@ class SceneCamera(FrameSource):
     def close(self) -> None:
         if self._renderer is not None:
             self._on_gl(self._renderer.close)
-            self.state.close()
             self._renderer = None
+        if self.state is not None:
+            self.state.close()
+            self.state = None
         if self._gl is not None:
             self._jobs.put(None)
             self._gl.join(timeout=5)

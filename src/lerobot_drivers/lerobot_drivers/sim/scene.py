@@ -78,7 +78,7 @@ def import_mujoco():  # imported where used: mujoco loads GL libraries
     return mujoco
 
 
-def _body_for(link: str, bodies: set[str]) -> str:
+def body_for(link: str, bodies: set[str]) -> str:
     """The MJCF body of a URDF link (the SO-101's are named alike, without `_link`)."""
     for candidate in (link, link.removesuffix("_link")):
         if candidate in bodies:
@@ -121,7 +121,7 @@ def build_model(profile: RobotProfile, scene: str, *, simplify: bool = True):
                 f"give camera {camera.name} a mount in profile {profile.name}, or leave it out"
             )
         pos, quat = camera_pose(camera)
-        parent = spec.body(_body_for(camera.mount.parent, bodies))
+        parent = spec.body(body_for(camera.mount.parent, bodies))
         parent.add_camera(name=camera.name, pos=pos.tolist(), quat=quat.tolist(), fovy=70.0)
     if simplify:
         _simplify_visuals(spec, path)
