@@ -123,6 +123,29 @@ def test_a_chunk_inferred_before_a_disable_is_discarded(runner, monkeypatch):
     assert h.merged == [] and h.actor.chunks.stats.discarded_chunks == 1 and h.actor.chunks.queued() == 0
 
 
+def test_enabled_again_the_actor_starts_over_from_a_fresh_observation(runner, monkeypatch):
+    """Nothing is inferred while disabled, and the first chunk after is planned from the new
+    observation alone: no step of a chunk from before guides it (it would pull the arm back)."""
+    plans, infer = [], runner.infer
+    monkeypatch.setattr(runner, "infer", lambda observation, plan=None: plans.append(plan) or infer(observation, plan))
+    h = Harness(runner)
+    h.observe()
+    h.clock.advance(1 / 30)
+    h.actor.tick()
+    h.actor.enable(False)
+    assert h.actor.status == (State.INACTIVE, "disabled")
+    for _ in range(3):
+        h.clock.advance(1 / 30)
+        h.observe(np.full(6, 0.5))
+        assert h.actor.tick() is None
+    assert len(plans) == 1 and h.actor.chunks.queued() == 0, "nothing inferred, nothing queued while disabled"
+    h.actor.enable(True)
+    h.observe(np.full(6, 0.5))
+    assert len(plans) == 2 and plans[1] is None, "the first chunk after is not guided by one from before"
+    h.clock.advance(1 / 30)
+    np.testing.assert_array_equal(h.actor.tick(), h.merged[-1].chunk.values[0])
+
+
 def test_targets_start_from_the_measured_position_and_move_at_most_max_step(runner):
     limits = CommandLimits(np.full(6, -0.2), np.full(6, 0.2), 0.05)
     h = Harness(runner, limits=limits)

@@ -122,10 +122,15 @@ class Actor:
             self._worker.join(timeout)
 
     def enable(self, on: bool) -> None:
-        """Disabled: no target is handed out and the queue is emptied; chunks in flight are dropped."""
-        self.enabled = on
-        if not on:
+        """Disabled: no chunk is inferred and no target handed out; the queue is emptied and
+        chunks in flight are dropped. Enabled again, acting starts over from a fresh observation:
+        a chunk planned while nothing ran must not guide the next (RTC would pull the arm back to
+        where it was when acting stopped, an episode ago)."""
+        if on != self.enabled:
             self._reset()
+        self.enabled = on
+        if self.active:
+            self._set_status(*((State.WAITING_FOR_OBSERVATION, "enabled") if on else (State.INACTIVE, "disabled")))
 
     @property
     def commanding(self) -> bool:
@@ -166,7 +171,7 @@ class Actor:
     # --- acting ---------------------------------------------------------------------------------
     def tick(self) -> np.ndarray | None:
         """This tick's target, or None: hold (starved, stale, disabled, or whole-chunk output)."""
-        if not self.active or self._usable() is None:
+        if not self.active or not self.enabled or self._usable() is None:
             return None
         self._last_tick_ns = self._clock()
         step = self.chunks.next_step()
@@ -179,7 +184,7 @@ class Actor:
         return self._last_target if self._last_target is not None else self.observations.measured()
 
     def _refill(self) -> None:
-        if self._worker is not None and self._worker.is_alive():
+        if not self.enabled or (self._worker is not None and self._worker.is_alive()):
             return
         delay = self.latency.delay_steps(self.config.period_s)
         if self.chunks.queued() > (self.config.refill_steps or delay + 2):
