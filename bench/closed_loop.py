@@ -82,8 +82,19 @@ def demonstrate(runner, task, wanted: int, seconds: float) -> int:
     return kept
 
 
-def convert_and_train(output: Path, steps: int, batch_size: int) -> tuple[Path, Path]:
+def training_options(args: argparse.Namespace) -> list[str]:
+    """The tiny policy with a vision tower that can see the cube: the tiny preset's 56 px patches
+    hold the 4 cm cube (about 12 px at 224x224) in a fraction of one of its 16 tokens."""
+    options = ["--set", "optimizer_lr=1e-3", "--set", "scheduler_decay_lr=1e-4"]
+    options += ["--set", f"vision_variant={args.vision}"]
+    if args.fast:  # pi0.5's fused FAST loss: the backbone itself must predict the chunk's tokens
+        options += ["--set", "fast_loss_weight=1", "--set", "vocab_size=2048", "--fast-vocab-size", "1024"]
+    return [*options, "--set", f"flow_num_repeats={args.flow_repeats}"]
+
+
+def convert_and_train(output: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     """The bags to a LeRobotDataset, the tiny policy trained on it: the dataset and the checkpoint."""
+    steps = args.steps
     dataset, run = output / "dataset", output / "run"
     bags = sorted((output / "bags").glob("episode_*"))
     subprocess.run(
@@ -92,8 +103,8 @@ def convert_and_train(output: Path, steps: int, batch_size: int) -> tuple[Path, 
     )  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "lerobot_policy.train_cli", "--dataset", str(dataset), "--output", str(run),
-         "--steps", str(steps), "--batch-size", str(batch_size), "--log-every", "50", "--save-every", str(steps),
-         "--set", "optimizer_lr=1e-3", "--set", "scheduler_decay_lr=1e-4"], check=True, capture_output=True,
+         "--steps", str(steps), "--batch-size", str(args.batch_size), "--log-every", "50", "--save-every", str(steps),
+         *training_options(args)], check=True, capture_output=True,
     )  # fmt: skip
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     print(f"training: {steps} steps, loss {metrics[0]['loss']:.3f} -> {metrics[-1]['loss']:.3f}", flush=True)
@@ -127,6 +138,9 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=12, help="evaluation episodes of each controller")
     parser.add_argument("--steps", type=int, default=1500, help="training steps")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--vision", default="siglip_small", help="the SigLIP size (siglip_tiny: 56 px patches)")
+    parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="train the FAST loss too")
+    parser.add_argument("--flow-repeats", type=int, default=4, help="noise draws per sample in one backbone pass")
     parser.add_argument("--seconds", type=float, default=8.0, help="the longest an episode runs")
     parser.add_argument("--output", type=Path, help="where bags, dataset and run go (default: a temp folder)")
     args = parser.parse_args()
@@ -151,7 +165,7 @@ def main() -> int:
         kept = demonstrate(runner, task, args.demos, args.seconds)
         procs.stop("recorder")
         stage("demonstrations")
-        trained = convert_and_train(output, args.steps, args.batch_size)
+        trained = convert_and_train(output, args)
         stage("conversion and training")
         results = evaluate(procs, runner, task, trained, args)
         stage("evaluation")

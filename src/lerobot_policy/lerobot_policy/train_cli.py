@@ -27,6 +27,8 @@ HELP = {
     "pretrained": "a pi05 checkpoint folder (model.safetensors + config.json) to fine-tune",
     "text_tokenizer": "folder or hub id of the PaliGemma tokenizer; default: train a small one (tiny models)",
     "text_target": "a per-frame string column of the dataset to train the text loss on",
+    "text_vocab_size": "ids of the small text tokenizer trained here (tiny models)",
+    "fast_vocab_size": "ids of the FAST action tokenizer fitted here (with --set fast_loss_weight=...)",
     "num_workers": "data loader processes",
     "log_every": "steps between metrics lines",
     "save_every": "steps between checkpoints",
