@@ -33,14 +33,16 @@ PROFILE = ROOT / "config" / "so101_follower_mujoco.yaml"
 EVAL_SEEDS = 10_000  # evaluation cubes: seeds no demonstration used
 
 
-def bring_up(procs: Processes, bags: Path) -> str:
-    """`lerobot_bringup sim_arm scene:=so101_pick`, and the live recorder; the bus's control socket."""
+def bring_up(procs: Processes, bags: Path | None = None) -> str:
+    """`lerobot_bringup sim_arm scene:=so101_pick`, and the live recorder into `bags`; the bus's
+    control socket."""
     from lerobot_bringup.scenarios import SCENARIOS, recorder
 
     procs.start_all(SCENARIOS["sim_arm"].processes({"profile": str(PROFILE), "scene": "so101_pick"}))
     procs.wait_for("arm_driver", r"(active at \d+ Hz)", timeout=60)
-    procs.start(recorder(str(PROFILE), str(bags)))
-    procs.wait_for("recorder", r"(subscribed /wrist/image_raw)", timeout=60)
+    if bags is not None:
+        procs.start(recorder(str(PROFILE), str(bags)))
+        procs.wait_for("recorder", r"(subscribed /wrist/image_raw)", timeout=60)
     return procs.wait_for("follower_bus", r"control: (\S+)")
 
 
@@ -150,8 +152,10 @@ def main() -> int:
     from lerobot_drivers.sim.tasks import task_named
 
     output = args.output or Path(tempfile.mkdtemp(prefix="lerobot_closed_loop_"))
-    (output / "logs").mkdir(parents=True, exist_ok=True)
-    procs = Processes(output / "logs", isolated_env(output / "logs"))
+    for logs in ("demonstrations", "evaluation"):
+        (output / "logs" / logs).mkdir(parents=True, exist_ok=True)
+    env = isolated_env(output / "logs")
+    procs = Processes(output / "logs" / "demonstrations", env)
     task, stages = task_named(args.task), {}
     clock = time.monotonic()
 
@@ -163,10 +167,13 @@ def main() -> int:
         runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs, output / "bags"))
         stage("bring-up")
         kept = demonstrate(runner, task, args.demos, args.seconds)
-        procs.stop("recorder")
+        runner.close()
+        procs.stop_all()  # training gets both cores: the scene's renderers would take half
         stage("demonstrations")
         trained = convert_and_train(output, args)
         stage("conversion and training")
+        procs = Processes(output / "logs" / "evaluation", env)
+        runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs))
         results = evaluate(procs, runner, task, trained, args)
         stage("evaluation")
         runner.close()

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 @pytest.mark.ros
+@pytest.mark.timeout(600)  # the whole suite end to end: about 3 minutes alone, more in a loaded run
 def test_main_job_passes():
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py")], capture_output=True, text=True, timeout=600
