@@ -7,10 +7,10 @@ recorder. The scripted expert demonstrates the task through the follower's comma
 (episodes it fails are discarded); the bags become a LeRobotDataset; the tiny pi0.5-style
 policy trains on it and the policy node drives the arm. Evaluated on cube positions no
 demonstration had: the policy, the expert (upper bound) and the mean demonstration replayed
-open loop (lower bound). Prints the time of every stage and a table; the last line is the
-headline.
+open loop (lower bound). The simulation is stopped while the policy trains. Prints the time
+of every stage and a table; the last line is the headline.
 
-    .venv/bin/python bench/closed_loop.py --task reach --demos 24 --episodes 12 --steps 1500
+    .venv/bin/python bench/closed_loop.py --task reach --demos 48 --episodes 12 --steps 2000
 """
 
 from __future__ import annotations
