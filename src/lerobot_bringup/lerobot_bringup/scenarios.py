@@ -174,15 +174,14 @@ def simulated_cameras(profile: RobotProfile, scene_of: str = "") -> list[Process
     ]
 
 
-def scene_objects(scene_of: str) -> list[Process]:
-    """The scene's objects (the cube) as markers for rviz and the Rerun view, where simulated
-    arm `scene_of` runs a scene."""
-    if not scene_of:
-        return []
-    parameters: dict[str, str | int | float | bool] = {"scene": scene_state(scene_of), "autostart": True}
-    return [
-        Process("scene_objects", "lerobot_drivers", "lerobot_scene_objects", parameters, after=(f"{scene_of}_bus",))
-    ]
+def simulated_views(profile: RobotProfile, values: dict[str, str]) -> list[Process]:
+    """The follower's simulated cameras and, with a scene, its objects (the cube) as markers for
+    rviz and the Rerun view."""
+    if not values["scene"]:
+        return simulated_cameras(profile)
+    parameters: dict[str, str | int | float | bool] = {"scene": scene_state("follower"), "autostart": True}
+    objects = Process("scene_objects", "lerobot_drivers", "lerobot_scene_objects", parameters, after=("follower_bus",))
+    return [*simulated_cameras(profile, "follower"), objects]
 
 
 def recorder(profile: str, output: str) -> Process:
@@ -205,9 +204,7 @@ def compose_sim_arm(values: dict[str, str]) -> list[Process]:
     path, profile = profile_at(values, "profile")
     bus = simulated_arm("follower", path, emulate_wire=flag(values, "emulate_wire"), scene=values["scene"])
     driver = arm_driver(path, link_for("follower"), after=(bus.name,))
-    scene_of = "follower" if values["scene"] else ""
-    cameras = simulated_cameras(profile, scene_of) + scene_objects(scene_of)
-    return [bus, driver, *cameras, *robot_state_publisher(profile), *rviz(values, profile)]
+    return [bus, driver, *simulated_views(profile, values), *robot_state_publisher(profile), *rviz(values, profile)]
 
 
 def compose_follower(values: dict[str, str]) -> list[Process]:
@@ -251,8 +248,7 @@ def compose_simulation(values: dict[str, str]) -> list[Process]:
         leader, _ = profile_at(values, "leader_profile")
         leader_bus = simulated_arm("leader", leader, emulate_wire=False, hand_motion=True)
         processes += [leader_bus, leader_arm(leader, path, link_for("leader"), after=(leader_bus.name,))]
-    scene_of = "follower" if values["scene"] else ""
-    processes += simulated_cameras(profile, scene_of) + scene_objects(scene_of)
+    processes += simulated_views(profile, values)
     processes += robot_state_publisher(profile) + rviz(values, profile)
     return processes + [recorder(path, values["output"])] * flag(values, "record")
 

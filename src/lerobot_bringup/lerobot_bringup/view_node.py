@@ -16,6 +16,8 @@ from lerobot_drivers.ros_time import time_to_ns
 from lerobot_drivers.sim.objects import Shape
 from lerobot_msgs.msg import ActionChunk
 
+SHAPE_KINDS = {marker: kind for kind, marker in MARKER_TYPES.items()}  # the scene node's markers
+
 
 class ViewNode(Node):
     """Subscribes to what the profile names (and the policy's chunks); logs each message."""
@@ -58,13 +60,12 @@ class ViewNode(Node):
         self.log.chunk(msg.joint_names, np.reshape(msg.values, (msg.horizon, msg.action_dim)))
 
     def _on_scene(self, msg: MarkerArray) -> None:
-        kinds = {marker: kind for kind, marker in MARKER_TYPES.items()}
-        drawn = [m for m in msg.markers if m.action == Marker.ADD and m.type in kinds]
+        drawn = [m for m in msg.markers if m.action == Marker.ADD and m.type in SHAPE_KINDS]
         if not drawn:
             return
         self._at(drawn[0].header.stamp)
         for frame in {m.header.frame_id for m in drawn}:
-            self.log.objects([shape_of(m, kinds[m.type]) for m in drawn if m.header.frame_id == frame], frame)
+            self.log.objects([shape_of(m, SHAPE_KINDS[m.type]) for m in drawn if m.header.frame_id == frame], frame)
 
 
 def shape_of(marker: Marker, kind: str) -> Shape:
