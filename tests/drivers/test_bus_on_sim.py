@@ -217,3 +217,24 @@ def test_late_replies_are_never_read_as_the_answer_to_the_next_request(bus, sim)
     time.sleep(0.5)  # every late reply has arrived and waits in the input buffer
     assert bus.sync_read("Homing_Offset") == expected
     assert bus.errors["late replies dropped"] >= 1
+
+
+def test_a_late_reply_arriving_during_the_next_read_is_not_its_answer(bus, sim):
+    """A position reply that arrives after its read gave up, while the host already waits for
+    a 1-byte alarm register of the same servo: the SDKs match by id alone and would hand back
+    the position's low byte (2000 = 0x07D0: 0xD0, four alarm bits) as the servo's alarms."""
+    alarms = bus.backend.alarm_register
+    assert bus.read("Present_Position", "gripper") & 0xFF  # a low byte that reads as alarms
+    sim.faults.delay_rate, sim.faults.delay_s = 1.0, 0.2
+    with pytest.raises(BusError):
+        bus.read("Present_Position", "gripper")  # gives up long before the sim answers
+    sim.faults.delay_rate = 0.0
+    values, deadline = [], time.monotonic() + 3.0
+    while len(values) < 20 and time.monotonic() < deadline:
+        try:  # the late position replies land while these wait for their own answers
+            values.append(bus.read(alarms, "gripper"))
+        except BusError:
+            continue
+    assert values and set(values) == {0}
+    assert bus.errors["late replies skipped"] >= 1  # the case this is about did happen
+    assert bus.read("Present_Position", "gripper") == 2000

@@ -62,6 +62,18 @@ def sinusoidal_embedding(time: torch.Tensor, dim: int, min_period: float, max_pe
     return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1).float()
 
 
+def sincos_2d(rows: int, cols: int, dim: int, temperature: float = 10_000.0) -> torch.Tensor:
+    """(rows * cols, dim) patch position codes in row-major order, as big_vision's
+    `posemb_sincos_2d`: a ViT trained from scratch on little data finds its patches' places from
+    these far sooner than from a random table (Beyer et al. 2022, "Better plain ViT baselines")."""
+    if dim % 4:
+        raise ValueError(f"2D sine-cosine codes need a width divisible by 4, got {dim}")
+    y, x = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    omega = 1.0 / temperature ** (torch.arange(dim // 4) / max(dim // 4 - 1, 1))
+    y, x = y.flatten()[:, None] * omega, x.flatten()[:, None] * omega
+    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1)
+
+
 def rope(x: torch.Tensor, positions: torch.Tensor, theta: float = 10_000.0) -> torch.Tensor:
     """Rotary embedding of (B, heads, N, head_dim) queries or keys at (B, N) positions."""
     half = x.shape[-1] // 2

@@ -28,7 +28,7 @@ from lerobot_policy.configuration import DTYPES, PI05Config
 from lerobot_policy.errors import PolicyError
 from lerobot_policy.experts import GemmaStack, joint_forward, prefix_pass, suffix_pass
 from lerobot_policy.flow import euler_sample, flow_loss, noisy_actions, sample_time
-from lerobot_policy.layers import sinusoidal_embedding
+from lerobot_policy.layers import sincos_2d, sinusoidal_embedding
 from lerobot_policy.masks import Segments, additive, fused_masks, repeat_suffix
 from lerobot_policy.rtc import Guidance
 
@@ -119,6 +119,10 @@ class PaliGemmaInner(nn.Module):
                 vision_use_head=False,
             )
         )  # fmt: skip
+        grid = config.image_resolution[0] // vision.patch  # a checkpoint's learned table replaces this start
+        tower = getattr(self.vision_tower, "vision_model", self.vision_tower)  # the level transformers 5.6 dropped
+        with torch.no_grad():
+            tower.embeddings.position_embedding.weight.copy_(sincos_2d(grid, grid, vision.hidden))
         self.multi_modal_projector = Projector(vision.hidden, config.backbone.width)
         self.language_model = LanguageModel(config)
 

@@ -78,9 +78,47 @@ class SdkBackend(ABC):
 
         return Port(port)
 
+    def packet_handler(self, errors: Counter[str]) -> Any:
+        """The SDK's PacketHandler, taking as the answer to a read only a status packet that
+        carries as many bytes as were asked for. The SDKs match a reply by servo id alone: a
+        2-byte position reply that arrives late, while a read of the same servo's 1-byte alarm
+        register waits, would be its answer (the position's low byte read as alarm bits). A
+        reply of another size is skipped within the same timeout and counted in `errors`."""
+        base, parameters = type(self.sdk_handler()), self.reply_parameters
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            expected: int | None = None
+
+            def _asking(self, length: int, call: Any, *args: Any) -> Any:
+                self.expected = length
+                try:
+                    return call(*args)
+                finally:
+                    self.expected = None
+
+            def readTxRx(self, port: Any, servo_id: int, address: int, length: int) -> Any:  # noqa: N802 - SDK API
+                return self._asking(length, super().readTxRx, port, servo_id, address, length)
+
+            def readRx(self, port: Any, servo_id: int, length: int) -> Any:  # noqa: N802 - SDK API
+                return self._asking(length, super().readRx, port, servo_id, length)
+
+            def rxPacket(self, port: Any, *args: Any) -> Any:  # noqa: N802 - SDK API
+                while True:
+                    packet, result = super().rxPacket(port, *args)
+                    if result != COMM_SUCCESS or self.expected in (None, parameters(packet)):
+                        return packet, result
+                    errors["late replies skipped"] += 1
+
+        return Handler()
+
     @abstractmethod
-    def packet_handler(self) -> Any:
-        """The SDK's PacketHandler for this protocol."""
+    def sdk_handler(self) -> Any:
+        """The SDK's own PacketHandler for this protocol."""
+
+    @staticmethod
+    @abstractmethod
+    def reply_parameters(packet: list[int]) -> int:
+        """How many data bytes a status packet carries, from its length field."""
 
     @abstractmethod
     def refusal(self, error: int) -> int:
@@ -111,8 +149,12 @@ class FeetechBackend(SdkBackend):
 
         self.sdk = scservo_sdk
 
-    def packet_handler(self) -> Any:
+    def sdk_handler(self) -> Any:
         return self.sdk.PacketHandler(0)  # STS: little-endian
+
+    @staticmethod
+    def reply_parameters(packet: list[int]) -> int:
+        return packet[3] - 2  # FF FF ID LENGTH ERROR data... CHECKSUM; LENGTH counts ERROR to CHECKSUM
 
     def refusal(self, error: int) -> int:
         return 0  # every bit of an STS status byte is a hardware alarm, none a refusal
@@ -152,8 +194,12 @@ class DynamixelBackend(SdkBackend):
 
         self.sdk = dynamixel_sdk
 
-    def packet_handler(self) -> Any:
+    def sdk_handler(self) -> Any:
         return self.sdk.PacketHandler(2.0)
+
+    @staticmethod
+    def reply_parameters(packet: list[int]) -> int:
+        return packet[5] + 256 * packet[6] - 4  # LENGTH counts INSTRUCTION, ERROR, data and CRC16
 
     def refusal(self, error: int) -> int:
         return error & 0x7F  # bits 0-6: the error number; bit 7: the hardware alert flag
@@ -217,7 +263,7 @@ class MotorBus:
         except Exception as exc:
             port.closePort()
             raise BusError(f"cannot set {self.baudrate} baud on {self.port_name}: {exc}") from None
-        self._port, self._handler = port, self.backend.packet_handler()
+        self._port, self._handler = port, self.backend.packet_handler(self.errors)
         self._owner = threading.get_ident()
         self.lost = None
 
