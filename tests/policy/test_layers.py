@@ -6,7 +6,9 @@ import torch
 from transformers.models.gemma.configuration_gemma import GemmaConfig
 from transformers.models.gemma.modeling_gemma import GemmaRMSNorm, GemmaRotaryEmbedding, apply_rotary_pos_emb
 
-from lerobot_policy.layers import AdaptiveRMSNorm, RMSNorm, gated_residual, rope, sinusoidal_embedding
+from lerobot_policy.configuration import PI05Config
+from lerobot_policy.layers import AdaptiveRMSNorm, RMSNorm, gated_residual, rope, sincos_2d, sinusoidal_embedding
+from lerobot_policy.modeling import PI05Policy
 
 
 def test_rmsnorm_equals_gemma():
@@ -45,6 +47,26 @@ def test_sinusoidal_embedding_is_openpis():
         for ti in t.tolist()
     ]
     torch.testing.assert_close(emb, torch.tensor(expected), rtol=1e-6, atol=1e-6)
+
+
+def test_sincos_2d_is_big_visions_posemb_in_siglips_patch_order():
+    rows, cols, dim = 3, 4, 8  # SigLIP flattens its patch grid row by row: index = row * cols + col
+    omega = [1 / 10_000 ** (i / (dim // 4 - 1)) for i in range(dim // 4)]
+    expected = [
+        [f(c * w) for f in (math.sin, math.cos) for w in omega]
+        + [f(r * w) for f in (math.sin, math.cos) for w in omega]
+        for r in range(rows)
+        for c in range(cols)
+    ]
+    torch.testing.assert_close(sincos_2d(rows, cols, dim), torch.tensor(expected), rtol=1e-6, atol=1e-6)
+
+
+def test_a_vision_tower_trained_from_scratch_starts_from_sincos_positions():
+    config = PI05Config.tiny()
+    tower = PI05Policy(config).model.paligemma_with_expert.paligemma.model.vision_tower
+    table = getattr(tower, "vision_model", tower).embeddings.position_embedding.weight
+    grid = config.image_resolution[0] // config.vision.patch
+    torch.testing.assert_close(table.detach(), sincos_2d(grid, grid, config.vision.hidden))
 
 
 def test_rope_equals_gemma():
