@@ -88,7 +88,7 @@ def training_options(args: argparse.Namespace) -> list[str]:
     """The tiny policy with a vision tower that can see the cube: the tiny preset's 56 px patches
     hold the 4 cm cube (about 12 px at 224x224) in a fraction of one of its 16 tokens."""
     options = ["--set", "optimizer_lr=1e-3", "--set", "scheduler_decay_lr=1e-4"]
-    options += ["--set", f"vision_variant={args.vision}"]
+    options += ["--set", f"vision_variant={args.vision}", "--set", "vision_position_init=sincos2d"]
     if args.fast:  # pi0.5's fused FAST loss: the backbone itself must predict the chunk's tokens
         options += ["--set", "fast_loss_weight=1", "--set", "vocab_size=2048", "--fast-vocab-size", "1024"]
     return [*options, "--set", f"flow_num_repeats={args.flow_repeats}"]

@@ -2,11 +2,13 @@
 
 import math
 
+import pytest
 import torch
 from transformers.models.gemma.configuration_gemma import GemmaConfig
 from transformers.models.gemma.modeling_gemma import GemmaRMSNorm, GemmaRotaryEmbedding, apply_rotary_pos_emb
 
 from lerobot_policy.configuration import PI05Config
+from lerobot_policy.errors import PolicyError
 from lerobot_policy.layers import AdaptiveRMSNorm, RMSNorm, gated_residual, rope, sincos_2d, sinusoidal_embedding
 from lerobot_policy.modeling import PI05Policy
 
@@ -61,8 +63,8 @@ def test_sincos_2d_is_big_visions_posemb_in_siglips_patch_order():
     torch.testing.assert_close(sincos_2d(rows, cols, dim), torch.tensor(expected), rtol=1e-6, atol=1e-6)
 
 
-def test_a_vision_tower_trained_from_scratch_starts_from_sincos_positions():
-    config = PI05Config.tiny()
+def test_a_vision_tower_trained_from_scratch_can_start_from_sincos_positions():
+    config = PI05Config.tiny(vision_position_init="sincos2d")
     tower = PI05Policy(config).model.paligemma_with_expert.paligemma.model.vision_tower
     table = getattr(tower, "vision_model", tower).embeddings.position_embedding.weight
     grid = config.image_resolution[0] // config.vision.patch
@@ -78,3 +80,8 @@ def test_rope_equals_gemma():
     expected_q, expected_k = apply_rotary_pos_emb(q, k, cos, sin)
     torch.testing.assert_close(rope(q, positions), expected_q, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(rope(k, positions), expected_k, rtol=1e-5, atol=1e-5)
+
+
+def test_an_unknown_position_init_names_the_choices():
+    with pytest.raises(PolicyError, match=r"vision_position_init 'sincos'.*'random', 'sincos2d'"):
+        PI05Config.tiny(vision_position_init="sincos")

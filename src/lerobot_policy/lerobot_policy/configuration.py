@@ -85,6 +85,9 @@ class PI05Config:
     fast_skip_tokens: int = 128
     # noise draws per sample in one fused pass: the suffix repeated, the prefix computed once
     flow_num_repeats: int = 1
+    # where a SigLIP trained from scratch starts its patch positions: "random" (transformers' table)
+    # or "sincos2d" (big_vision's 2D sine-cosine codes); a checkpoint's learned table replaces either
+    vision_position_init: str = "random"
     # optimisation (LeRobot's defaults)
     optimizer_lr: float = 2.5e-5
     optimizer_betas: tuple[float, float] = (0.9, 0.95)
@@ -126,6 +129,8 @@ class PI05Config:
                 raise PolicyError(
                     f"normalization_mapping {kind}: {self.normalization_mapping[kind]!r} is not one of {modes}"
                 )
+        if self.vision_position_init not in VISION_POSITION_INITS:
+            raise PolicyError(f"vision_position_init {self.vision_position_init!r}: use one of {VISION_POSITION_INITS}")
         if self.flow_num_repeats < 1:
             raise PolicyError(f"flow_num_repeats {self.flow_num_repeats} must be >= 1 (noise draws per sample)")
         if min(self.flow_loss_weight, self.text_loss_weight, self.fast_loss_weight) < 0:
@@ -200,8 +205,9 @@ class PI05Config:
 
 
 DTYPES = ("float32", "bfloat16")  # LeRobot's `dtype` values
+VISION_POSITION_INITS = ("random", "sincos2d")
 # fields of this model that LeRobot's PI05Config lacks: sizes LeRobot fixes in code, the fused losses
 OWN_FIELDS = (
     "vision_variant", "vocab_size", "flow_loss_weight", "text_loss_weight", "fast_loss_weight",
-    "knowledge_insulation", "fast_skip_tokens", "flow_num_repeats",
+    "knowledge_insulation", "fast_skip_tokens", "flow_num_repeats", "vision_position_init",
 )  # fmt: skip

@@ -119,10 +119,11 @@ class PaliGemmaInner(nn.Module):
                 vision_use_head=False,
             )
         )  # fmt: skip
-        grid = config.image_resolution[0] // vision.patch  # a checkpoint's learned table replaces this start
-        tower = getattr(self.vision_tower, "vision_model", self.vision_tower)  # the level transformers 5.6 dropped
-        with torch.no_grad():
-            tower.embeddings.position_embedding.weight.copy_(sincos_2d(grid, grid, vision.hidden))
+        if config.vision_position_init == "sincos2d":
+            grid = config.image_resolution[0] // vision.patch
+            tower = getattr(self.vision_tower, "vision_model", self.vision_tower)  # the level transformers 5.6 dropped
+            with torch.no_grad():
+                tower.embeddings.position_embedding.weight.copy_(sincos_2d(grid, grid, vision.hidden))
         self.multi_modal_projector = Projector(vision.hidden, config.backbone.width)
         self.language_model = LanguageModel(config)
 
