@@ -64,8 +64,8 @@ def sinusoidal_embedding(time: torch.Tensor, dim: int, min_period: float, max_pe
 
 def sincos_2d(rows: int, cols: int, dim: int, temperature: float = 10_000.0) -> torch.Tensor:
     """(rows * cols, dim) patch position codes in row-major order, as big_vision's
-    `posemb_sincos_2d`: a ViT trained from scratch on little data finds its patches' places from
-    these far sooner than from a random table (Beyer et al. 2022, "Better plain ViT baselines")."""
+    `posemb_sincos_2d`: neighbouring patches start with similar codes, so a ViT trained from
+    scratch on few images can place an object between the places it was shown."""
     if dim % 4:
         raise ValueError(f"2D sine-cosine codes need a width divisible by 4, got {dim}")
     y, x = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
