@@ -7,7 +7,7 @@ Live (policy_live.py): the policy node in its own process on the simulated SO-10
 640x480 cameras, 20 s each with rtc, replace, and rtc with 300 ms of added inference latency:
 observation-to-chunk and -to-command latency p50/p99, the model's time in the same run (the
 node's diagnostics), starved ticks, boundary steps. Node overhead = observation to chunk
-minus model time, p50 (target <= 5 ms).
+minus that chunk's inference time, p50 over the chunks (target <= 5 ms).
 Offline: at 30 Hz the executor is ticked through the dataset's observations, the same for
 every mode; an inference starts when the queue runs low, takes the model's median time
 measured beforehand (plus 300 ms in the second round; the same schedule for every mode) and
@@ -38,7 +38,10 @@ from lerobot_recorder.reader import DatasetReader
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS, TICKS, LIVE_SECONDS = 30, 1200, 20  # TICKS: 40 s of recorded observations, about 25 chunk seams per mode
-STEPS, STEPS_PER_CHUNK = 1500, 5  # training steps of the tiny policy (smooth enough chunks), denoising steps
+# training steps of the tiny policy, denoising steps. A seam can be no smoother than the chunks
+# it joins: after 1500 steps the chunks' mean joint step was 0.07 rad and
+# rtc/replace 0.41; after 4500 steps 0.034 and 0.18 (the data's: 0.017; same data, seed, schedule).
+STEPS, STEPS_PER_CHUNK = 4500, 5
 # a tiny model learns at rates the full one would not survive: smooth chunks in minutes
 FAST_LEARNING = {"optimizer_lr": 1e-3, "scheduler_warmup_steps": 100, "scheduler_decay_steps": STEPS,
                  "scheduler_decay_lr": 1e-4}  # fmt: skip
@@ -70,6 +73,18 @@ def observations(dataset: Path, count: int) -> list[Observation]:
     return out
 
 
+def smoothness(bundle: PolicyBundle, obs: list[Observation], dataset: Path, calls: int = 10) -> tuple[float, float]:
+    """The mean joint step inside the policy's chunks and inside the dataset's actions (rad):
+    noise the model has not learned to remove shows up as steps the data never had."""
+    runner = PolicyRunner(bundle, steps=STEPS_PER_CHUNK, seed=0)
+    stride = max(1, len(obs) // calls)
+    chunks = [runner.infer(observation)[0] for observation in obs[::stride][:calls]]
+    reader = DatasetReader(dataset)
+    actions = [np.asarray(reader.episode_data(e)["action"]) for e in range(reader.num_episodes)]
+    return (float(np.mean([np.abs(np.diff(c, axis=0)).mean() for c in chunks])),
+            float(np.mean([np.abs(np.diff(a, axis=0)).mean() for a in actions])))  # fmt: skip
+
+
 def model_seconds(bundle: PolicyBundle, obs: list[Observation], calls: int = 6) -> float:
     """The model's median time per chunk on these observations (after one warm-up call)."""
     runner = PolicyRunner(bundle, steps=STEPS_PER_CHUNK, seed=0)
@@ -94,7 +109,7 @@ def act(bundle: PolicyBundle, obs: list[Observation], mode: str, latency_s: floa
             executor.merge(*pending[1:])
             pending = None
         delay = latency.delay_steps(period)
-        if pending is None and executor.queued() <= delay + 2:
+        if pending is None and executor.needs_refill(delay):
             ticket = executor.start_inference(delay)
             committed = executor.committed() if mode == "rtc" else None
             plan = None if committed is None else RTCPlan(committed, delay, execution_horizon=10)
@@ -126,10 +141,14 @@ def main() -> None:
               f"starved ticks {r['starved']}; largest step at a boundary {r['boundary']:.4f} rad, inside a chunk "
               f"{r['inner']:.4f} rad")  # fmt: skip
     base = live[("rtc", 0.0)]
-    overhead = base["to_chunk_p50"] - base["model_p50"]
-    print(f"node overhead (observation to chunk minus model time, p50): {overhead:.1f} ms (<= 5)")
+    overhead = base["overhead_p50"]
+    print(f"node overhead (observation to chunk minus the chunk's inference time, over {base['overhead_chunks']} "
+          f"chunks): p50 {overhead:.1f} ms (<= 5), p99 {base['overhead_p99']:.1f} ms")  # fmt: skip
     ratios = []
     model_s = model_seconds(bundle, obs)
+    chunk_step, data_step = smoothness(bundle, obs, dataset)
+    print(f"mean joint step inside the policy's chunks {chunk_step:.4f} rad, inside the dataset's actions "
+          f"{data_step:.4f} rad")  # fmt: skip
     for extra in (0.0, 0.3):
         results = {mode: act(bundle, obs, mode, model_s + extra) for mode in ("rtc", "replace", "ensemble")}
         for mode, r in results.items():

@@ -4,7 +4,10 @@ Processes on a private DDS domain: the simulated follower bus (1 Mbps wire timin
 driver, two camera nodes (front jpeg, wrist raw, 30 fps), the policy node; this process
 observes. Per chunk: observation-to-chunk latency (the chunk's arrival here minus its
 observation stamp, which the arm driver set when it read the servos) and
-observation-to-command (the first joint command after that arrival). The node's own
+observation-to-command (the first joint command after that arrival); the node's overhead,
+chunk by chunk: observation to chunk minus that chunk's inference time, from the node's status
+(`last_sequence`, `last_inference_latency`; a loaded machine slows the model by tens of ms
+from one chunk to the next, so medians of the two taken apart do not subtract). The node's own
 diagnostics give the model's time in the same run, starved ticks and chunk seams.
 """
 
@@ -47,18 +50,23 @@ def observe(seconds: float) -> dict[str, float]:
     from sensor_msgs.msg import JointState
 
     from lerobot_drivers.ros_time import time_to_ns
-    from lerobot_msgs.msg import ActionChunk
+    from lerobot_msgs.msg import ActionChunk, PolicyStatus
 
     context = rclpy.Context()
     rclpy.init(context=context)
     chunks, commands, diagnostics = [], [], {}
+    inference_s: dict[int, list[float]] = {}
     try:
         node = rclpy.create_node("bench_observer", context=context)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         node.create_subscription(
             ActionChunk, "/policy/action_chunk",
-            lambda m: chunks.append((time.time_ns(), time_to_ns(m.observation_stamp))), 50,
+            lambda m: chunks.append((time.time_ns(), time_to_ns(m.observation_stamp), m.sequence)), 50,
+        )  # fmt: skip
+        node.create_subscription(
+            PolicyStatus, "/policy/status",
+            lambda m: inference_s.setdefault(m.last_sequence, []).append(m.last_inference_latency), 50,
         )  # fmt: skip
         node.create_subscription(
             JointState, "/follower/joint_commands", lambda m: commands.append(time.time_ns()),
@@ -81,14 +89,20 @@ def observe(seconds: float) -> dict[str, float]:
     finally:
         rclpy.try_shutdown(context=context)
     measured = chunks[first:]
-    to_chunk = np.array([(arrival - stamp) / 1e6 for arrival, stamp in measured])
+    to_chunk = np.array([(arrival - stamp) / 1e6 for arrival, stamp, _ in measured])
     sent = np.array(commands)
-    to_command = np.array([(sent[sent > arrival][0] - stamp) / 1e6 for arrival, stamp in measured
+    to_command = np.array([(sent[sent > arrival][0] - stamp) / 1e6 for arrival, stamp, _ in measured
                            if (sent > arrival).any()])  # fmt: skip
+    # the median of the statuses naming a chunk: one published between an inference's end and
+    # its chunk's sequence number would carry the next chunk's time
+    overhead = np.array([(arrival - stamp) / 1e6 - 1e3 * float(np.median(inference_s[sequence]))
+                         for arrival, stamp, sequence in measured if sequence in inference_s])  # fmt: skip
     return {
         "chunks": len(measured),
         "to_chunk_p50": float(np.median(to_chunk)), "to_chunk_p99": float(np.quantile(to_chunk, 0.99)),
         "to_command_p50": float(np.median(to_command)), "to_command_p99": float(np.quantile(to_command, 0.99)),
+        "overhead_p50": float(np.median(overhead)), "overhead_p99": float(np.quantile(overhead, 0.99)),
+        "overhead_chunks": len(overhead),
         "model_p50": 1e3 * float(diagnostics["inference latency p50 (s)"]),
         "model_p99": 1e3 * float(diagnostics["inference latency p99 (s)"]),
         "starved": int(diagnostics["starved ticks"]),

@@ -31,6 +31,21 @@ def test_a_chunk_arriving_late_skips_the_overtaken_steps():
     assert run(executor, 2) == [None, None] and executor.stats.starved_ticks == 2  # ran dry: starved
 
 
+@pytest.mark.parametrize("mode", ["rtc", "replace", "ensemble"])
+def test_the_next_inference_starts_with_half_a_chunk_left_unless_the_delay_needs_more(mode):
+    executor = ChunkExecutor(mode, n_action_steps=10)
+    assert executor.needs_refill(delay=1)  # nothing queued
+    executor.merge(executor.start_inference(delay=0), *chunk(0.0))
+    due = []
+    for _ in range(10):
+        due.append(executor.needs_refill(delay=1))
+        executor.next_step()
+    assert due == [False] * 5 + [True] * 5  # 10 left ... 6 left: not yet; 5 left: half a chunk
+    executor.merge(executor.start_inference(delay=0), *chunk(0.0))
+    assert executor.needs_refill(delay=8)  # a 10-step queue covers no 8-step delay with 2 to spare
+    assert not executor.needs_refill(delay=1, refill_steps=9) and executor.needs_refill(delay=1, refill_steps=10)
+
+
 def test_rtc_drops_min_of_the_planned_delay_and_what_was_consumed():
     executor = ChunkExecutor("rtc", n_action_steps=10)
     executor.merge(executor.start_inference(delay=0), *chunk(0.0))

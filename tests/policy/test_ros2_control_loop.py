@@ -79,7 +79,7 @@ def test_a_seven_joint_ros2_control_arm_follows_the_chunks_in_time(ros_testbed, 
         "policy", "lerobot_policy.nodes.policy_node", "--ros-args", "-p", f"policy_path:={policy}",
         "-p", f"profile:={profile}", "-p", "task:=reach the cube", "-p", "inference_steps:=3", "-p", "autostart:=true",
     )  # fmt: skip
-    wait_until(lambda: len(arrivals) >= 10, timeout=90, what="10 trajectories")
+    wait_until(lambda: len(arrivals) >= 16, timeout=90, what="16 trajectories")
     time.sleep(0.5)
     assert node.stop() == 0 and "Traceback" not in node.output, node.output[-3000:]
     got = [trajectory for _, trajectory in arrivals]

@@ -43,7 +43,7 @@ class State(IntEnum):
 class ActingConfig:
     fps: float
     max_observation_age_s: float = 0.5
-    refill_steps: int = 0  # 0: the estimated delay + 2
+    refill_steps: int = 0  # 0: the larger of the estimated delay + 2 and half a chunk
     per_chunk: bool = False  # the robot takes whole chunks (a trajectory), not one target per tick
     dry_run: bool = False
     added_latency_s: float = 0.0  # slept after each inference: rehearses a slower model or machine
@@ -187,7 +187,7 @@ class Actor:
         if not self.enabled or (self._worker is not None and self._worker.is_alive()):
             return
         delay = self.latency.delay_steps(self.config.period_s)
-        if self.chunks.queued() > (self.config.refill_steps or delay + 2):
+        if not self.chunks.needs_refill(delay, self.config.refill_steps):
             return
         observation = self._usable()
         if observation is None:

@@ -132,6 +132,14 @@ class ChunkExecutor:
                 return sum(1 for t in self._predictions if t >= self._tick)
             return len(self._queue)
 
+    def needs_refill(self, delay: int, refill_steps: int = 0) -> bool:
+        """Whether the next inference should start: at `refill_steps` steps left, by default at
+        the larger of the delay + 2 and half a chunk. Half a chunk of slack absorbs a latency
+        spike the delay estimate has not seen yet (measured, bench/policy.py on 2 loaded cores:
+        one 380 ms inference against a 100 ms estimate starved 5 ticks at delay + 2), and the
+        policy looks at the scene again twice per chunk."""
+        return self.queued() <= (refill_steps or max(delay + 2, self.n_action_steps // 2))
+
     def reset(self) -> None:
         """A new episode: nothing queued, and chunks already being inferred are discarded."""
         with self._lock:

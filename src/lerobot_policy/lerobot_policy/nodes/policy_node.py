@@ -63,7 +63,7 @@ class PolicyNode(ReleasingNode):
             "max_observation_age_s": (0.5, "never act on an observation older than this, seconds"),
             "seed": (0, "seed of the sampling noise"),
             "chunk_execution": ("rtc", "rtc (guided real-time chunking), replace (no guidance) or ensemble (ACT's)"),
-            "refill_steps": (0, "infer the next chunk when this many steps are left (0: the estimated delay + 2)"),
+            "refill_steps": (0, "steps left when the next inference starts (0: max(delay + 2, half a chunk))"),
             "rtc_execution_horizon": (10, "RTC: steps of the new chunk guided towards the committed ones"),
             "rtc_max_guidance_weight": (10.0, "RTC: the cap of the guidance weight (LeRobot 10, PI's reference 5)"),
             "rtc_schedule": ("linear", "RTC: prefix weights linear, exp, ones or zeros"),
