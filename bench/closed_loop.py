@@ -75,11 +75,16 @@ def summary(outcomes: list) -> dict[str, float]:
     }
 
 
-def demonstrate(runner, task, wanted: int, seconds: float) -> int:
-    """The expert's episodes, recorded, until `wanted` succeeded (failed ones are discarded)."""
+def demonstrate(runner, task, args: argparse.Namespace, bags: Path) -> int:
+    """The expert's episodes, recorded, until `args.demos` succeeded (failed ones are discarded);
+    with --reuse-demonstrations, the bags already there."""
+    recorded = sorted(bags.glob("episode_*"))
+    if args.reuse_demonstrations and recorded:
+        print(f"demonstrations: {len(recorded)} reused from {bags}", flush=True)
+        return len(recorded)
     kept, seed = 0, 0
-    while kept < wanted and seed < 3 * wanted:
-        kept, seed = kept + runner.record(task, seed, seconds).success, seed + 1
+    while kept < args.demos and seed < 3 * args.demos:
+        kept, seed = kept + runner.record(task, seed, args.seconds).success, seed + 1
     print(f"demonstrations: {kept} kept of {seed} ({task.instruction!r})", flush=True)
     return kept
 
@@ -91,7 +96,16 @@ def training_options(args: argparse.Namespace) -> list[str]:
     options += ["--set", f"vision_variant={args.vision}", "--set", "vision_position_init=sincos2d"]
     if args.fast:  # pi0.5's fused FAST loss: the backbone itself must predict the chunk's tokens
         options += ["--set", "fast_loss_weight=1", "--set", "vocab_size=2048", "--fast-vocab-size", "1024"]
-    return [*options, "--set", f"flow_num_repeats={args.flow_repeats}"]
+    cameras = [option for camera in args.camera for option in ("--camera", f"observation.images.{camera}")]
+    return [*options, *cameras, "--set", f"flow_num_repeats={args.flow_repeats}"]
+
+
+def run_stage(command: list[str]) -> None:
+    """A command whose output matters only when it fails: then its last lines end the bench."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        raise SystemExit(f"{command[2]} failed ({done.returncode}):\n{tail}")
 
 
 def convert_and_train(output: Path, args: argparse.Namespace) -> tuple[Path, Path]:
@@ -99,15 +113,11 @@ def convert_and_train(output: Path, args: argparse.Namespace) -> tuple[Path, Pat
     steps = args.steps
     dataset, run = output / "dataset", output / "run"
     bags = sorted((output / "bags").glob("episode_*"))
-    subprocess.run(
-        [sys.executable, "-m", "lerobot_recorder.cli", *map(str, bags), "--profile", str(PROFILE),
-         "--out", str(dataset)], check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(
-        [sys.executable, "-m", "lerobot_policy.train_cli", "--dataset", str(dataset), "--output", str(run),
-         "--steps", str(steps), "--batch-size", str(args.batch_size), "--log-every", "50", "--save-every", str(steps),
-         *training_options(args)], check=True, capture_output=True,
-    )  # fmt: skip
+    run_stage([sys.executable, "-m", "lerobot_recorder.cli", *map(str, bags), "--profile", str(PROFILE),
+               "--out", str(dataset)])  # fmt: skip
+    run_stage([sys.executable, "-m", "lerobot_policy.train_cli", "--dataset", str(dataset), "--output", str(run),
+               "--steps", str(steps), "--batch-size", str(args.batch_size), "--log-every", "50",
+               "--save-every", str(steps), *training_options(args)])  # fmt: skip
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     print(f"training: {steps} steps, loss {metrics[0]['loss']:.3f} -> {metrics[-1]['loss']:.3f}", flush=True)
     return dataset, run / "checkpoints" / "last" / "pretrained_model"
@@ -133,6 +143,13 @@ def evaluate(procs: Processes, runner, task, trained: tuple[Path, Path], args) -
     return results
 
 
+def table(results: dict[str, dict[str, float]]) -> str:
+    rows = [f"| {name} | {r['n']} | {r['success']:.0%} | {r['distance_m']:.3f} | {r['seconds']:.1f} |"
+            for name, r in results.items()]  # fmt: skip
+    return "\n".join(["| controller | episodes | success | mean final distance (m) | mean time (s) |",
+                      "|---|---|---|---|---|", *rows])  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="reach", choices=["reach", "pick"])
@@ -141,11 +158,16 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1500, help="training steps")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vision", default="siglip_small", help="the SigLIP size (siglip_tiny: 56 px patches)")
+    parser.add_argument("--camera", action="append", help="a camera the policy sees; repeatable (default: front: "
+                        "the wrist adds 256 tokens and, measured, no better fit on unseen cubes)")  # fmt: skip
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="train the FAST loss too")
     parser.add_argument("--flow-repeats", type=int, default=4, help="noise draws per sample in one backbone pass")
     parser.add_argument("--seconds", type=float, default=8.0, help="the longest an episode runs")
+    parser.add_argument("--reuse-demonstrations", action="store_true",
+                        help="train on the bags already in OUTPUT/bags instead of recording new ones")  # fmt: skip
     parser.add_argument("--output", type=Path, help="where bags, dataset and run go (default: a temp folder)")
     args = parser.parse_args()
+    args.camera = args.camera or ["front"]
 
     from lerobot_bringup.closed_loop import EpisodeRunner
     from lerobot_drivers.profile import load_profile
@@ -166,7 +188,7 @@ def main() -> int:
     try:
         runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs, output / "bags"))
         stage("bring-up")
-        kept = demonstrate(runner, task, args.demos, args.seconds)
+        kept = demonstrate(runner, task, args, output / "bags")
         runner.close()
         procs.stop_all()  # training gets both cores: the scene's renderers would take half
         stage("demonstrations")
@@ -181,10 +203,7 @@ def main() -> int:
         procs.stop_all()
     print("\nstages (s, this machine): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
     print(f"task {task.name} ({task.instruction!r}); {kept} demonstrations, {args.steps} training steps")
-    print("| controller | episodes | success | mean final distance (m) | mean time (s) |")
-    print("|---|---|---|---|---|")
-    for name, r in results.items():
-        print(f"| {name} | {r['n']} | {r['success']:.0%} | {r['distance_m']:.3f} | {r['seconds']:.1f} |")
+    print(table(results))
     rates = {name: f"{r['success']:.0%}" for name, r in results.items()}
     print(
         f"{task.name} success: trained policy {rates['trained policy']} vs mean demonstration "

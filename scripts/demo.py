@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lerobot_bringup.scenario import Process
@@ -92,11 +92,23 @@ class Processes:
             self.stop(name)
 
 
+_HELD_DOMAINS: list[IO[str]] = []  # locks held for the life of this process
+
+
+def reserve_for_this_process() -> int:
+    """A domain id no test or other run on this machine holds, kept until this process ends."""
+    from lerobot_bringup.domains import DOMAIN_IDS, reserve_domain_id
+
+    domain_id, lock = reserve_domain_id(random.randrange(len(DOMAIN_IDS)))
+    _HELD_DOMAINS.append(lock)
+    return domain_id
+
+
 def isolated_env(workdir: Path) -> dict[str, str]:
     """A private DDS domain limited to this host, logs in `workdir`; set in this process too."""
     env = {
         **os.environ,
-        "ROS_DOMAIN_ID": str(random.randint(1, 101)),
+        "ROS_DOMAIN_ID": str(reserve_for_this_process()),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "ROS_LOG_DIR": str(workdir),
         "PYTHONUNBUFFERED": "1",

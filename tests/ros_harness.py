@@ -8,14 +8,12 @@ them and everything they spawned.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,9 +21,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-# Domain ids that stay clear of the ephemeral port range on Linux.
-DOMAIN_IDS = range(1, 102)
-LOCK_DIR = Path(tempfile.gettempdir()) / "lerobot_ros_domains"
+from lerobot_bringup import domains
+
 # each test of a process starts its search one id further: the participants of the test before
 # (a probe just closed) can linger in discovery for a while, and a publisher waiting for its
 # first subscriber would take that ghost for the test's own
@@ -34,24 +31,9 @@ _TESTS_SO_FAR = itertools.count()
 
 @contextmanager
 def reserved_domain_id() -> Iterator[int]:
-    """Hold a domain id that no other test on this machine uses meanwhile."""
-    LOCK_DIR.mkdir(exist_ok=True)
-    start = (os.getpid() + next(_TESTS_SO_FAR)) % len(DOMAIN_IDS)
-    for offset in range(len(DOMAIN_IDS)):
-        domain_id = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
-        handle = (LOCK_DIR / f"{domain_id}.lock").open("w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        try:
-            yield domain_id
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-        return
-    raise RuntimeError(f"all ROS domain ids {DOMAIN_IDS} are in use by other test runs")
+    """Hold a domain id that no other test, main job or benchmark on this machine uses meanwhile."""
+    with domains.reserved_domain_id(os.getpid() + next(_TESTS_SO_FAR)) as domain_id:
+        yield domain_id
 
 
 def isolated_ros_env(domain_id: int, log_dir: Path) -> dict[str, str]:

@@ -22,6 +22,7 @@ from lerobot_policy.optim import cosine_with_warmup
 from lerobot_policy.train import TrainConfig, train
 from lerobot_policy.train_cli import main
 from lerobot_recorder.convert import convert
+from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.spec import DatasetSpec
 from lerobot_recorder.synthetic import SyntheticArm, write_bag
 
@@ -149,12 +150,14 @@ def test_errors_name_the_problem_and_the_fix(dataset, tmp_path, capsys):
 
 
 def test_the_command_line_trains_with_model_overrides(dataset, tmp_path):
-    run = tmp_path / "run"
+    run, camera = tmp_path / "run", DatasetReader(dataset).video_keys[-1]
     code = main(["--dataset", str(dataset), "--output", str(run), "--steps", "2", "--batch-size", "2",
                  "--set", "flow_loss_weight=1", "--set", "chunk_size=8", "--set", "n_action_steps=8",
-                 "--set", "optimizer_lr=1e-3", "--set", "knowledge_insulation=true"])  # fmt: skip
+                 "--set", "optimizer_lr=1e-3", "--set", "knowledge_insulation=true",
+                 "--camera", camera])  # fmt: skip
     assert code == 0
     folder = run / "checkpoints" / "last" / "pretrained_model"
+    assert json.loads((folder / "features.json").read_text())["cameras"] == [camera]
     saved = json.loads((folder / "config.json").read_text())
     assert saved["type"] == "pi05" and saved["chunk_size"] == 8 and saved["optimizer_lr"] == 1e-3
     assert json.loads((folder / "pi05_fields.json").read_text())["knowledge_insulation"] is True

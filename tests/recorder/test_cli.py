@@ -30,6 +30,18 @@ def test_command_converts_and_says_where(tmp_path):
     assert "episode 0 converted: " in done.stdout and "(written once every bag is converted)" in done.stdout
 
 
+def test_a_bag_whose_frames_do_not_fit_the_dataset_video_stops_with_the_cause(tmp_path):
+    """The frames agree within the second bag, so only the video writer sees the size: its error
+    used to leave the bag reader waiting on a full queue, forever."""
+    bags = [write_bag(tmp_path / "fits", SyntheticArm(), [(0, 1, "a")]),
+            write_bag(tmp_path / "small", SyntheticArm(width=80, height=60), [(0, 1, "b")])]  # fmt: skip
+    args = [sys.executable, "-m", "lerobot_recorder.cli", "--profile", str(PROFILE), "--out", str(tmp_path / "ds")]
+    done = subprocess.run([*args, *map(str, bags)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "frame of shape (60, 80, 3), the video is (120, 160, 3)" in done.stderr
+    assert "nothing was written" in done.stderr and not (tmp_path / "ds").exists()
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_at_once_and_writes_nothing(tmp_path):
     arm = SyntheticArm(width=320, height=240)

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", default=None, help="continue from the run's last checkpoint")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a model config field (loss weights, lr, chunk_size, ...); repeatable")  # fmt: skip
+    parser.add_argument("--camera", dest="cameras", action="append", metavar="KEY",
+                        help="a video feature to train on; repeatable (default: every camera)")  # fmt: skip
     for name, text in HELP.items():
         kind = int if isinstance(getattr(TrainConfig, name, None), int) else str
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)

@@ -18,7 +18,7 @@ import numpy as np
 
 from lerobot_recorder.bag import Bag, Message
 from lerobot_recorder.content import CameraTimes, decode_image
-from lerobot_recorder.errors import MappingError, RecorderError
+from lerobot_recorder.errors import CancelledConversionError, MappingError, RecorderError
 
 DONE = object()
 
@@ -83,7 +83,7 @@ class CameraFeeds:
     def _next(self, key: str) -> object:
         while True:
             if self.cancelled.is_set():
-                raise RecorderError("the conversion was cancelled")
+                raise CancelledConversionError("the conversion was cancelled")
             try:
                 return self.queues[key].get(timeout=0.1)
             except queue.Empty:

@@ -19,3 +19,7 @@ class DatasetError(RecorderError):
 
 class ValidationError(DatasetError):
     """A dataset folder does not follow the LeRobotDataset v3 format."""
+
+
+class CancelledConversionError(RecorderError):
+    """The conversion was abandoned because of an error elsewhere (or Ctrl-C): never the cause."""

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from lerobot_recorder import stats as stats_lib
 from lerobot_recorder import v3_format as fmt
-from lerobot_recorder.errors import DatasetError
+from lerobot_recorder.errors import CancelledConversionError, DatasetError
 from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.video import VideoFileWriter, codec_options
 
@@ -184,11 +184,17 @@ class DatasetWriter:
             raise DatasetError(f"episode {index} has cameras {sorted(episode.videos)}, the dataset {self.video_keys}")
         with ThreadPoolExecutor(max_workers=max(1, len(self.video_keys))) as pool:
             futures = {key: pool.submit(self._encode, key, episode.videos[key]) for key in self.video_keys}
+            for future in futures.values():  # a failed encoder stops the reader, which would wait for it forever
+                future.add_done_callback(lambda done: episode.cancel() if done.exception() is not None else None)
             try:
                 task, given = episode.finish()
                 video_results = {key: future.result() for key, future in futures.items()}
             except BaseException:  # the encoders must not wait for frames that will never come
                 episode.cancel()
+                failed = [f.exception() for f in futures.values() if f.done()]
+                causes = [e for e in failed if e is not None and not isinstance(e, CancelledConversionError)]
+                if causes:  # an encoder's own error: the cause, where the reader saw only that encoding stopped
+                    raise causes[0] from None
                 raise
         n = len(next(iter(given.values())))
         missing = set(self.features) - set(fmt.DEFAULT_FEATURES) - set(self.video_keys) - set(given)

@@ -145,6 +145,8 @@ class PolicyNode(ReleasingNode):
         ]
         for camera in profile.cameras:
             key = CAMERA_PREFIX + camera.name
+            if key not in bundle.assets.features.cameras:
+                continue  # a camera the policy was not trained on: not decoded 30 times a second for nothing
             kind = CompressedImage if camera.compressed else Image
             self._subs.append(self.create_subscription(
                 kind, camera.topic, lambda msg, key=key: self._on_image(key, msg), qos_profile_sensor_data
