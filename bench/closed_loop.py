@@ -10,7 +10,7 @@ demonstration had: the policy, the expert (upper bound) and the mean demonstrati
 open loop (lower bound). The simulation is stopped while the policy trains. Prints the time
 of every stage and a table; the last line is the headline.
 
-    .venv/bin/python bench/closed_loop.py --task reach --demos 96 --episodes 20 --steps 3000
+    .venv/bin/python bench/closed_loop.py --task reach --demos 96 --episodes 20 --steps 5000
 """
 
 from __future__ import annotations
