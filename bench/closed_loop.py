@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from demo import Processes, isolated_env  # noqa: E402 - the main job's process handling, reused
+from demo import Processes, isolated_env, stop_on_sigterm  # noqa: E402 - the main job's process handling, reused
 
 PROFILE = ROOT / "config" / "so101_follower_mujoco.yaml"
 EVAL_SEEDS = 10_000  # evaluation cubes: seeds no demonstration used
@@ -168,6 +168,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, help="where bags, dataset and run go (default: a temp folder)")
     args = parser.parse_args()
     args.camera = args.camera or ["front"]
+    stop_on_sigterm()
 
     from lerobot_bringup.closed_loop import EpisodeRunner
     from lerobot_drivers.profile import load_profile

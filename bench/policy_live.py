@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from demo import FOLLOWER, Processes, isolated_env, spin_until  # noqa: E402 - the demo's process handling, reused
+from demo import FOLLOWER, Processes, isolated_env, spin_until, stop_on_sigterm  # noqa: E402 - the demo's process handling, reused
 
 
 def bring_up(procs: Processes, policy: Path, mode: str, added_latency_s: float, steps: int) -> None:
@@ -113,6 +113,7 @@ def observe(seconds: float) -> dict[str, float]:
 
 def run(policy: Path, mode: str, added_latency_s: float, seconds: float, steps: int) -> dict[str, float]:
     """One live run: bring-up, `seconds` of acting measured, everything stopped with Ctrl-C."""
+    stop_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="bench_policy_"))
     procs = Processes(workdir, isolated_env(workdir))  # a new domain per run: no stale node is discovered
     try:

@@ -88,8 +88,33 @@ class Processes:
         return process.returncode
 
     def stop_all(self) -> None:
-        for name in reversed(list(self.running)):
-            self.stop(name)
+        """Every process, newest first; a second Ctrl-C or a SIGTERM meanwhile does not cut it short."""
+        handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for name in reversed(list(self.running)):
+                self.stop(name)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (from `timeout`, a CI runner, a service manager) unwinds as Ctrl-C does, through
+    the `finally` that stops every process started."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
+def run_to_end(command: list[str]) -> subprocess.CompletedProcess:
+    """A child that starts processes of its own, run to its end; if this one is stopped, the
+    child gets a SIGTERM (and stops its processes) rather than subprocess.run's SIGKILL."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        try:
+            stdout, stderr = child.communicate()
+        except BaseException:
+            child.terminate()
+            child.wait(60)
+            raise
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
 
 
 _HELD_DOMAINS: list[IO[str]] = []  # locks held for the life of this process
@@ -180,6 +205,8 @@ def record(procs: Processes, bags: Path) -> list[Path]:
 
 
 def convert_and_check(bags: list[Path], dataset: Path) -> bool:
+    import numpy as np
+
     from lerobot_drivers.cameras import decode_index
     from lerobot_drivers.profile import load_profile
     from lerobot_recorder.convert import convert
@@ -207,9 +234,14 @@ def convert_and_check(bags: list[Path], dataset: Path) -> bool:
         f"#{decode_index(item['observation.images.front'])}, arm moved up to {moving:.2f} rad"
     )
     episodes = [reader.episode_data(e) for e in range(reader.num_episodes)]
-    lag = max(float(abs(e["observation.state"] - e["action"]).max()) for e in episodes)
-    print(f"     the follower tracked its commands within {lag:.3f} rad over every joint and frame (bound 0.2)")
-    return not problems and reader.num_episodes == len(TASKS) and moving > 0.05 and lag < 0.2
+    # per frame, the largest joint error; a stalled process on a loaded machine may lag a few frames
+    errors = np.concatenate([abs(e["observation.state"] - e["action"]).max(axis=1) for e in episodes])
+    typical, worst = float(np.percentile(errors, 95)), float(errors.max())
+    print(
+        f"     the follower tracked its commands within {typical:.3f} rad in 95% of frames (bound 0.1), "
+        f"{worst:.3f} rad at worst, over every joint"
+    )
+    return not problems and reader.num_episodes == len(TASKS) and moving > 0.05 and typical < 0.1
 
 
 def train_policy(dataset: Path, run: Path) -> Path:
@@ -283,9 +315,9 @@ def serve_policy(procs: Processes, policy: Path, seconds: float = 4.0) -> bool:
 def closed_loop(output: Path) -> bool:
     """The benchmark of task success, small: a few demonstrations, a short training."""
     started = time.monotonic()
-    result = subprocess.run(
+    result = run_to_end(
         [sys.executable, str(ROOT / "bench" / "closed_loop.py"), "--task", "reach", "--demos", "3", "--episodes", "3",
-         "--steps", "60", "--seconds", "6", "--output", str(output)], capture_output=True, text=True, check=False,
+         "--steps", "60", "--seconds", "6", "--output", str(output)]
     )  # fmt: skip
     lines = result.stdout.strip().splitlines()
     print(f"  8. closed loop in MuJoCo (bench/closed_loop.py, small), {time.monotonic() - started:.0f} s:")
@@ -298,6 +330,7 @@ def closed_loop(output: Path) -> bool:
 def main() -> int:
     from lerobot_drivers.sim.cli import send_command
 
+    stop_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="lerobot_demo_"))
     env = isolated_env(workdir)
     shutil.rmtree(OUTPUT, ignore_errors=True)

@@ -1,7 +1,7 @@
 """One short closed-loop episode end to end in separate processes: the SO-101 in MuJoCo behind
 the simulated bus, its driver, both cameras rendering the scene, and the policy node; the
 episode runner in this process. The success test is checked on the real scene both ways:
-the scripted expert's reach succeeds, the arm left at home does not; the policy's episode
+the scripted expert's reach and pick succeed, the arm left at home does not; the policy's episode
 moves the arm and ends with a measured distance."""
 
 from pathlib import Path
@@ -59,6 +59,10 @@ def test_one_episode_of_each_controller_in_physics(ros_testbed, ros_probe, polic
         expert = runner.run(reach, runner.prepare(seed=3), runner.expert(reach), seconds=8.0)
         assert expert.success and expert.distance < 0.02, expert
         assert reach.distance(at_home, runner.report()) < 0.03  # and it stays at the cube, in MuJoCo
+
+        pick = task_named("pick")
+        lifted = runner.run(pick, runner.prepare(seed=3), runner.expert(pick), seconds=10.0)
+        assert lifted.success, lifted  # the cube 5 cm up, through the bus, the driver and the jaw pads
 
         before = len(states.snapshot())
         driven = runner.policy_episode(reach, seed=3, seconds=3.0)

