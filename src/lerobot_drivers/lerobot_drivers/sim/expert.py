@@ -5,6 +5,9 @@ The phases and their heights are lerobot-env-so101's pick-and-place controller (
 close, lift), and so is the inverse kinematics (Levenberg-Marquardt with the jaws pointing down
 and across the cube); as in that package's environment, the controller's steps accumulate
 into a Cartesian target, so a kp-only arm that sags under gravity is still brought onto it.
+That integrator is tuned for the environment's 10 Hz: the controller steps every 0.1 s of
+scene time, and between its steps the expert repeats its last targets (called at 30 Hz, a
+step each call, the target swung by centimetres around the cube).
 The expert sees the scene as the simulated bus reports it: privileged, as experts are.
 """
 
