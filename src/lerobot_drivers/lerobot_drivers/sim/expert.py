@@ -57,18 +57,17 @@ class ScriptedExpert:
         from lerobot_env_so101.gripper import normalized_to_ctrl
         from lerobot_env_so101.ik_control import roll_to_align_axis, solve_ik
 
-        mujoco = import_mujoco()
-        angles: Mapping[str, float] = report["angles"]
-        for name, joint in self.scene.joints.items():
-            self.data.qpos[joint.qpos] = angles[name]
-        mujoco.mj_forward(self.model, self.data)
-        grasp, cube = np.asarray(report["grasp"]), np.asarray(report["cube"])
-        self.start = cube if self.start is None else self.start
-        self.target = grasp if self.target is None else self.target
         since = report["sim_time"] - self.last_step_s  # a caller at the same rate comes a little early or late
         if self.commands is not None and (self.done or since < 0.75 * CONTROL_DT_S):
             return self.commands
         self.last_step_s = report["sim_time"]
+        angles: Mapping[str, float] = report["angles"]
+        for name, joint in self.scene.joints.items():
+            self.data.qpos[joint.qpos] = angles[name]
+        import_mujoco().mj_forward(self.model, self.data)
+        grasp, cube = np.asarray(report["grasp"]), np.asarray(report["cube"])
+        self.start = cube if self.start is None else self.start
+        self.target = grasp if self.target is None else self.target
         action = self.controller.act(grasp, cube, self.start)
         still = not action[:3].any()
         if still and not self.was_still:  # as the environment: a hold starts where the arm is
