@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lerobot_drivers.calibration import from_radians, load_calibration
-from lerobot_drivers.motors.tables import model as servo_model
+from lerobot_drivers.calibration import from_radians
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.expert import ScriptedExpert, home
 from lerobot_drivers.sim.scene import ArmScene
@@ -21,9 +20,8 @@ PROFILE = Path(__file__).resolve().parents[2] / "config" / "so101_follower_mujoc
 def episode(task_name: str, seed: int, fps: float, seconds: float = 10.0) -> tuple[bool, float, dict]:
     """The expert from the home pose until the task's test holds: success, its time, the scene."""
     profile = load_profile(PROFILE)
-    calibration = load_calibration(profile.calibration)
-    resolution = {j.name: servo_model(j.model).resolution for j in profile.joints}
-    scene = ArmScene(profile, calibration, resolution, "so101_pick")
+    scene = ArmScene(profile, "so101_pick")
+    calibration = scene.calibration
 
     def command(targets: dict[str, float]) -> None:
         for name, angle in targets.items():

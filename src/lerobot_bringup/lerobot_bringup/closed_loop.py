@@ -21,8 +21,6 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
-from lerobot_drivers.calibration import load_calibration
-from lerobot_drivers.motors.tables import model as servo_model
 from lerobot_drivers.profile import RobotProfile
 from lerobot_drivers.sim.cli import send_command
 from lerobot_drivers.sim.expert import ScriptedExpert, home
@@ -45,9 +43,8 @@ class EpisodeRunner:
         self, profile: RobotProfile, control: str, scene: str = "so101_pick", domain_id: int | None = None
     ) -> None:
         self.profile, self.control = profile, control
-        self.calibration = load_calibration(profile.calibration)
-        resolution = {j.name: servo_model(j.model).resolution for j in profile.joints}
-        self.scene = ArmScene(profile, self.calibration, resolution, scene)  # kinematics for the expert
+        self.scene = ArmScene(profile, scene)  # kinematics for the expert
+        self.calibration = self.scene.calibration
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node("closed_loop", context=self.context)

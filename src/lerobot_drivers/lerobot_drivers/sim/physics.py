@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_drivers.calibration import load_calibration
-from lerobot_drivers.motors.tables import model as servo_model
 from lerobot_drivers.profile import RobotProfile, load_profile
 from lerobot_drivers.sim.scene import ArmScene, SceneError, build_model
 from lerobot_drivers.sim.servo import SimServo
@@ -96,9 +94,7 @@ class PhysicsPlant:
     """Moves the bus's servos with the scene; called under the bus's lock."""
 
     def __init__(self, profile: RobotProfile, servos: list[SimServo], scene: str, state: Path) -> None:
-        calibration = load_calibration(profile.calibration)
-        resolution = {j.name: servo_model(j.model).resolution for j in profile.joints}
-        self.scene = ArmScene(profile, calibration, resolution, scene)
+        self.scene = ArmScene(profile, scene)
         self.servos = {joint.name: servo for joint, servo in zip(profile.joints, servos, strict=True)}
         self.state = StateFile(state, self.scene.model.nq, create=True)
         describe(state, profile, scene)

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_drivers.calibration import MotorCalibration
+from lerobot_drivers.calibration import load_calibration
 from lerobot_drivers.description import OPTICAL_RPY, rpy_matrix
 from lerobot_drivers.errors import DriverError
+from lerobot_drivers.motors.tables import model as servo_model
 from lerobot_drivers.profile import CameraConfig, RobotProfile
 
 CUBE = "block"  # the scene's free cube
@@ -202,10 +203,10 @@ class ArmScene:
     """The physics: goals drive the scene's position actuators; torque off zeroes an
     actuator's gains, so the joint hangs limp under gravity."""
 
-    def __init__(
-        self, profile: RobotProfile, calibration: dict[str, MotorCalibration], resolution: dict[str, int], scene: str
-    ) -> None:
+    def __init__(self, profile: RobotProfile, scene: str) -> None:
         mujoco = import_mujoco()
+        self.calibration = calibration = load_calibration(profile.calibration)
+        resolution = {j.name: servo_model(j.model).resolution for j in profile.joints}
         self.model = build_model(profile, scene, simplify=False)
         self.data = mujoco.MjData(self.model)
         self.joints: dict[str, SceneJoint] = {}
