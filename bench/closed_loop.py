@@ -90,10 +90,12 @@ def demonstrate(runner, task, args: argparse.Namespace, bags: Path) -> int:
 
 
 def training_options(args: argparse.Namespace) -> list[str]:
-    """The tiny policy with a vision tower that can see the cube: the tiny preset's 56 px patches
-    hold the 4 cm cube (about 12 px at 224x224) in a fraction of one of its 16 tokens."""
+    """A small policy from scratch, with a vision tower that can see the cube: the tiny preset's
+    56 px patches would hold the 4 cm cube in a fraction of one of their 16 tokens."""
     options = ["--set", "optimizer_lr=1e-3", "--set", "scheduler_decay_lr=1e-4"]
     options += ["--set", f"vision_variant={args.vision}", "--set", "vision_position_init=sincos2d"]
+    options += ["--set", f"paligemma_variant={args.backbone}", "--set", f"action_expert_variant={args.backbone}_expert"]
+    options += ["--set", f"image_resolution=[{args.resolution},{args.resolution}]"]
     if args.fast:  # pi0.5's fused FAST loss: the backbone itself must predict the chunk's tokens
         options += ["--set", "fast_loss_weight=1", "--set", "vocab_size=2048", "--fast-vocab-size", "1024"]
     cameras = [option for camera in args.camera for option in ("--camera", f"observation.images.{camera}")]
@@ -150,7 +152,7 @@ def table(results: dict[str, dict[str, float]]) -> str:
                       "|---|---|---|---|---|", *rows])  # fmt: skip
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="reach", choices=["reach", "pick"])
     parser.add_argument("--demos", type=int, default=24, help="successful demonstrations to record")
@@ -158,6 +160,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1500, help="training steps")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--vision", default="siglip_small", help="the SigLIP size (siglip_tiny: 56 px patches)")
+    parser.add_argument("--backbone", default="gemma_tiny", choices=["gemma_tiny", "gemma_mini"],
+                        help="the Gemma size, its action expert's alongside")  # fmt: skip
+    parser.add_argument("--resolution", type=int, default=224, help="the policy's image side, a multiple of 14")
     parser.add_argument("--camera", action="append", help="a camera the policy sees; repeatable (default: front: "
                         "the wrist adds 256 tokens and, measured, no better fit on unseen cubes)")  # fmt: skip
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="train the FAST loss too")
@@ -168,6 +173,11 @@ def main() -> int:
     parser.add_argument("--output", type=Path, help="where bags, dataset and run go (default: a temp folder)")
     args = parser.parse_args()
     args.camera = args.camera or ["front"]
+    return args
+
+
+def main() -> int:
+    args = parse_args()
     stop_on_sigterm()
 
     from lerobot_bringup.closed_loop import EpisodeRunner

@@ -19,6 +19,12 @@ def test_tiny_is_small_and_consistent():
     assert config.backbone.width == 64 and config.image_tokens == 16 and config.chunk_size == 10
 
 
+@pytest.mark.parametrize("size", ["gemma_tiny", "gemma_mini", "gemma_small"])
+def test_every_small_backbone_has_an_expert_it_attends_with(size):
+    config = PI05Config.tiny(paligemma_variant=size, action_expert_variant=f"{size}_expert")
+    assert config.expert.width < config.backbone.width and config.expert.depth == config.backbone.depth
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -40,6 +40,9 @@ GEMMA = {
     # benchmarks: compute dominates, proportions as the real model (vision << backbone, expert ~ backbone / 6)
     "gemma_small": GemmaSize(512, 8, 4096, 8, 1, 64),
     "gemma_small_expert": GemmaSize(256, 8, 1024, 8, 1, 64),
+    # closed-loop control in simulation: a few million parameters that train in an hour on 2 cores
+    "gemma_mini": GemmaSize(128, 4, 512, 4, 1, 32),
+    "gemma_mini_expert": GemmaSize(64, 4, 256, 4, 1, 32),
     "gemma_tiny": GemmaSize(64, 2, 128, 2, 1, 16),
     "gemma_tiny_expert": GemmaSize(32, 2, 64, 2, 1, 16),
 }
