@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from lerobot_drivers.arm import Arm
-from lerobot_drivers.cameras import CameraError
+from lerobot_drivers.cameras import CameraError, CaptureLoop
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.bus import SimulatedBus
 from lerobot_drivers.sim.cli import servos_for
@@ -150,6 +151,39 @@ def test_the_front_camera_sees_the_cube_where_a_pinhole_projects_it(resting_scen
 
 
 @pytest.mark.slow
+def test_a_scene_cameras_frames_are_stamped_when_the_scene_was_read_not_when_rendered(resting_scene):
+    """Rendering takes tens of milliseconds: a frame stamped after the cube moved must show it
+    moved, one stamped before must not (a policy enabled just after the move acted on a
+    picture of the previous scene)."""
+    plant = resting_scene
+    plant.scene.place_cube((0.25, 0.08, 0.02))
+    plant._publish()
+    loop = CaptureLoop(SceneCamera(320, 240, 30, state=str(plant.state.path), camera="front"))
+    loop.source.open()
+    frames: list = []
+    done = threading.Event()
+    capture = threading.Thread(target=lambda: [frames.append(loop.next_frame()) for _ in iter(done.is_set, True)])
+    try:
+        capture.start()
+        time.sleep(0.5)
+        before = time.time_ns()
+        plant.scene.place_cube((0.25, -0.08, 0.02))
+        plant._publish()
+        after = time.time_ns()
+        time.sleep(0.5)
+    finally:
+        done.set()
+        capture.join()
+        loop.source.close()
+    first = np.nonzero(pink(frames[0].image))[1].mean()
+    moved = [(f.stamp_ns, abs(np.nonzero(pink(f.image))[1].mean() - first) > 20) for f in frames]
+    earlier = [shows for stamp, shows in moved if stamp < before - 1_000_000]
+    later = [shows for stamp, shows in moved if stamp > after + 1_000_000]
+    assert len(earlier) >= 3 and len(later) >= 3, moved
+    assert not any(earlier) and all(later), [((stamp - before) / 1e6, shows) for stamp, shows in moved]
+
+
+@pytest.mark.slow
 def test_the_wrist_camera_follows_the_gripper(resting_scene):
     plant = resting_scene
     camera = SceneCamera(160, 120, 10, state=str(plant.state.path), camera="wrist")
@@ -174,7 +208,7 @@ from lerobot_drivers.sim.cli import servos_for
 from lerobot_drivers.sim.objects import SceneObjects
 from lerobot_drivers.sim.physics import PhysicsPlant
 from lerobot_drivers.sim.render import SceneCamera
-from lerobot_drivers.cameras import CameraError
+from lerobot_drivers.cameras import CameraError, CaptureLoop
 profile = load_profile({str(PROFILE)!r})
 plant = PhysicsPlant(profile, servos_for(profile), "so101_pick", Path({str(tmp_path / "scene.state")!r}))
 try:

@@ -1,8 +1,8 @@
 """Episodes of a task in the physics scene, driven from the ROS graph: the scripted expert
 through the follower's command topic (as a leader arm would), a replayed trajectory, or the
 policy node (enabled for the episode). Each episode starts from the home pose with the cube
-placed where its seed says; the simulated bus's control socket places the cube and reports
-the scene, the task's test decides success at every control step.
+placed where its seed says, and seen by every camera; the simulated bus's control socket
+places the cube and reports the scene, the task's test decides success at every control step.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import rclpy
 from rclpy.client import Client
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import JointState
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
@@ -58,6 +58,14 @@ class EpisodeRunner:
             "stop": self.node.create_client(StopEpisode, "/stop_episode"),
             "enable": self.node.create_client(SetBool, "/policy/enable"),
         }
+        self.seen_ns = {camera.name: 0 for camera in profile.cameras}  # newest frame's capture stamp
+        for camera in profile.cameras:
+            self.node.create_subscription(
+                CompressedImage if camera.compressed else Image,
+                camera.topic,
+                lambda msg, name=camera.name: self._on_frame(name, msg),
+                qos_profile_sensor_data,
+            )
 
     def close(self) -> None:
         self.node.destroy_node()
@@ -91,10 +99,24 @@ class EpisodeRunner:
 
     # --- episodes -----------------------------------------------------------------------------
     def prepare(self, seed: int) -> dict[str, Any]:
-        """Home, then the cube where the seed puts it; the scene as the episode starts."""
+        """Home, then the cube where the seed puts it; the scene as the episode starts, once every
+        camera has shown it (a recording or a policy started sooner sees the previous cube)."""
         self.go_home()
         send_command(self.control, {"cube": list(random_cube(np.random.default_rng(seed)))})
+        self.wait_for_frames_since(time.time_ns())
         return self.report()
+
+    def _on_frame(self, name: str, msg: Image | CompressedImage) -> None:
+        self.seen_ns[name] = max(self.seen_ns[name], msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
+
+    def wait_for_frames_since(self, stamp_ns: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (behind := [name for name, seen in self.seen_ns.items() if seen < stamp_ns]) and (
+            time.monotonic() < deadline
+        ):
+            self.executor.spin_once(timeout_sec=0.01)
+        if behind:
+            raise RuntimeError(f"no frame from cameras {behind} within {timeout} s of placing the cube: are they up?")
 
     def run(
         self, task: Task, start: Mapping[str, Any], act: Act | None, seconds: float, linger_s: float = 0.0

@@ -214,8 +214,12 @@ class CaptureLoop:
                 self._next_ns += missed * self.period_ns
             time.sleep(max(0, self._next_ns - time.monotonic_ns()) / 1e9)
             self._next_ns += self.period_ns
+        # A device delivers a frame once it is exposed: stamped on arrival. Other sources take
+        # their picture when asked (a scene camera copies the scene, then renders for tens of
+        # milliseconds): stamped when asked, so a frame never claims a moment later than it shows.
+        asked = time.time_ns()
         image = self.source.read()
-        stamp = time.time_ns()
+        stamp = time.time_ns() if self.source.paces_itself else asked
         if self.source.paces_itself:
             last = self._last_stamp_ns
             if last is not None and stamp - last > 1.5 * self.period_ns:
