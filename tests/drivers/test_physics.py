@@ -162,7 +162,12 @@ def test_a_scene_cameras_frames_are_stamped_when_the_scene_was_read_not_when_ren
     loop.source.open()
     frames: list = []
     done = threading.Event()
-    capture = threading.Thread(target=lambda: [frames.append(loop.next_frame()) for _ in iter(done.is_set, True)])
+
+    def keep_capturing() -> None:
+        while not done.is_set():
+            frames.append(loop.next_frame())
+
+    capture = threading.Thread(target=keep_capturing)
     try:
         capture.start()
         time.sleep(0.5)
@@ -208,7 +213,7 @@ from lerobot_drivers.sim.cli import servos_for
 from lerobot_drivers.sim.objects import SceneObjects
 from lerobot_drivers.sim.physics import PhysicsPlant
 from lerobot_drivers.sim.render import SceneCamera
-from lerobot_drivers.cameras import CameraError, CaptureLoop
+from lerobot_drivers.cameras import CameraError
 profile = load_profile({str(PROFILE)!r})
 plant = PhysicsPlant(profile, servos_for(profile), "so101_pick", Path({str(tmp_path / "scene.state")!r}))
 try:
