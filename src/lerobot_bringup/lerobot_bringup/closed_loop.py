@@ -22,6 +22,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
 from lerobot_drivers.profile import RobotProfile
+from lerobot_drivers.ros_time import time_to_ns
 from lerobot_drivers.sim.cli import send_command
 from lerobot_drivers.sim.expert import ScriptedExpert, home
 from lerobot_drivers.sim.scene import ArmScene
@@ -107,7 +108,7 @@ class EpisodeRunner:
         return self.report()
 
     def _on_frame(self, name: str, msg: Image | CompressedImage) -> None:
-        self.seen_ns[name] = max(self.seen_ns[name], msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
+        self.seen_ns[name] = max(self.seen_ns[name], time_to_ns(msg.header.stamp))
 
     def wait_for_frames_since(self, stamp_ns: int, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
