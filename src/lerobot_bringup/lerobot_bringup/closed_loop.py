@@ -59,7 +59,7 @@ class EpisodeRunner:
             "stop": self.node.create_client(StopEpisode, "/stop_episode"),
             "enable": self.node.create_client(SetBool, "/policy/enable"),
         }
-        self.seen_ns = {camera.name: 0 for camera in profile.cameras}  # newest frame's capture stamp
+        self._seen_ns = {camera.name: 0 for camera in profile.cameras}  # newest frame's capture stamp
         for camera in profile.cameras:
             self.node.create_subscription(
                 CompressedImage if camera.compressed else Image,
@@ -108,11 +108,11 @@ class EpisodeRunner:
         return self.report()
 
     def _on_frame(self, name: str, msg: Image | CompressedImage) -> None:
-        self.seen_ns[name] = max(self.seen_ns[name], time_to_ns(msg.header.stamp))
+        self._seen_ns[name] = max(self._seen_ns[name], time_to_ns(msg.header.stamp))
 
     def wait_for_frames_since(self, stamp_ns: int, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
-        while (behind := [name for name, seen in self.seen_ns.items() if seen < stamp_ns]) and (
+        while (behind := [name for name, seen in self._seen_ns.items() if seen < stamp_ns]) and (
             time.monotonic() < deadline
         ):
             self.executor.spin_once(timeout_sec=0.01)

@@ -217,10 +217,10 @@ class CaptureLoop:
         # A device delivers a frame once it is exposed: stamped on arrival. Other sources take
         # their picture when asked (a scene camera copies the scene, then renders for tens of
         # milliseconds): stamped when asked, so a frame never claims a moment later than it shows.
-        asked = time.time_ns()
+        stamp = time.time_ns()
         image = self.source.read()
-        stamp = time.time_ns() if self.source.paces_itself else asked
         if self.source.paces_itself:
+            stamp = time.time_ns()
             last = self._last_stamp_ns
             if last is not None and stamp - last > 1.5 * self.period_ns:
                 self.dropped += round((stamp - last) / self.period_ns) - 1
