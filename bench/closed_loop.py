@@ -99,7 +99,8 @@ def training_options(args: argparse.Namespace) -> list[str]:
     if args.fast:  # pi0.5's fused FAST loss: the backbone itself must predict the chunk's tokens
         options += ["--set", "fast_loss_weight=1", "--set", "vocab_size=2048", "--fast-vocab-size", "1024"]
     cameras = [option for camera in args.camera for option in ("--camera", f"observation.images.{camera}")]
-    return [*options, *cameras, "--set", f"flow_num_repeats={args.flow_repeats}"]
+    augment = ["--augment-images"] if args.augment else []
+    return [*options, *cameras, *augment, "--set", f"flow_num_repeats={args.flow_repeats}"]
 
 
 def run_stage(command: list[str]) -> None:
@@ -166,6 +167,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--camera", action="append", help="a camera the policy sees; repeatable (default: front: "
                         "the wrist adds 256 tokens and, measured, no better fit on unseen cubes)")  # fmt: skip
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="train the FAST loss too")
+    parser.add_argument("--augment", action="store_true", help="openpi's image augmentation in training")
     parser.add_argument("--flow-repeats", type=int, default=4, help="noise draws per sample in one backbone pass")
     parser.add_argument("--seconds", type=float, default=8.0, help="the longest an episode runs")
     parser.add_argument("--reuse-demonstrations", action="store_true",
@@ -213,7 +215,8 @@ def main() -> int:
     finally:
         procs.stop_all()
     print("\nstages (s, this machine): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
-    print(f"task {task.name} ({task.instruction!r}); {kept} demonstrations, {args.steps} training steps")
+    seen = "+".join(args.camera) + (", augmented" if args.augment else "")
+    print(f"task {task.name} ({task.instruction!r}); {kept} demonstrations, {args.steps} training steps on {seen}")
     print(table(results))
     rates = {name: f"{r['success']:.0%}" for name, r in results.items()}
     print(

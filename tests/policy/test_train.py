@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from lerobot_drivers.profile import load_profile
 from lerobot_policy import train as train_module
+from lerobot_policy.augment import ImageAugmentation
 from lerobot_policy.bundle import PolicyBundle
 from lerobot_policy.collate import Collator
 from lerobot_policy.configuration import PI05Config
@@ -54,7 +56,7 @@ def test_training_writes_checkpoints_metrics_and_a_loss_curve(dataset_with_subta
 
 
 def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(dataset, tmp_path, monkeypatch):
-    straight = train(config(dataset, tmp_path / "straight"))
+    straight = train(config(dataset, tmp_path / "straight", augment_images=True))  # its draws resume too
     steps_taken = []
 
     def crashing_step(*args):
@@ -66,9 +68,9 @@ def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(datase
     real_step = train_module._step
     monkeypatch.setattr(train_module, "_step", crashing_step)
     with pytest.raises(RuntimeError, match="power cut"):
-        train(config(dataset, tmp_path / "resumed"))  # dies in step 4, after the checkpoint of step 2
+        train(config(dataset, tmp_path / "resumed", augment_images=True))  # dies in step 4, after step 2's checkpoint
     monkeypatch.setattr(train_module, "_step", real_step)
-    resumed = train(config(dataset, tmp_path / "resumed", resume=True))
+    resumed = train(config(dataset, tmp_path / "resumed", augment_images=True, resume=True))
     a = load_file(str(straight / "pretrained_model" / "model.safetensors"))
     b = load_file(str(resumed / "pretrained_model" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -119,6 +121,10 @@ def test_collated_batches_have_the_pi05_layout(dataset, tmp_path):
     codes = [i for i in fast if i >= lowest]
     decoded = assets.fast.decode(list(cfg.vocab_size - 1 - cfg.fast_skip_tokens - torch.tensor(codes)))
     assert abs(decoded - batch.actions[0, :, :6].numpy()).max() < 0.1  # FAST's rounding bound
+    collator.augment = ImageAugmentation.for_cameras(frames.cameras)
+    augmented = collator([frames[0], frames[100]])
+    assert not torch.equal(augmented.images, batch.images) and augmented.images.shape == batch.images.shape
+    assert torch.equal(augmented.actions, batch.actions) and torch.equal(augmented.prompt, batch.prompt)
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
@@ -154,8 +160,9 @@ def test_the_command_line_trains_with_model_overrides(dataset, tmp_path):
     code = main(["--dataset", str(dataset), "--output", str(run), "--steps", "2", "--batch-size", "2",
                  "--set", "flow_loss_weight=1", "--set", "chunk_size=8", "--set", "n_action_steps=8",
                  "--set", "optimizer_lr=1e-3", "--set", "knowledge_insulation=true",
-                 "--camera", camera])  # fmt: skip
+                 "--camera", camera, "--augment-images"])  # fmt: skip
     assert code == 0
+    assert yaml.safe_load((run / "train_config.yaml").read_text())["augment_images"] is True
     folder = run / "checkpoints" / "last" / "pretrained_model"
     assert json.loads((folder / "features.json").read_text())["cameras"] == [camera]
     saved = json.loads((folder / "config.json").read_text())

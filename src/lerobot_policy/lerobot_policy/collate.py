@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from lerobot_policy.augment import ImageAugmentation
 from lerobot_policy.bundle import ACTION, STATE
 from lerobot_policy.configuration import PI05Config
 from lerobot_policy.errors import PolicyError
@@ -33,6 +34,7 @@ class Collator:
     fast: FastTokenizer | None = None
     fast_max_tokens: int = 64
     target_max_tokens: int = 32
+    augment: ImageAugmentation | None = None  # training only: the images drawn anew per sample
 
     def fast_ids(self, normalized_chunk: np.ndarray) -> list[int]:
         if self.fast is None:
@@ -50,6 +52,8 @@ class Collator:
             images=[s["images"] for s in samples], states=np.stack([s["state"] for s in samples]),
             tasks=[s["task"] for s in samples],
         )  # fmt: skip
+        if self.augment is not None:
+            batch.images = self.augment(batch.images)
         actions = self.normalizer.normalize(ACTION, torch.as_tensor(np.stack([s["actions"] for s in samples])))
         batch.actions, batch.action_dim = pad_vector(actions, cfg.max_action_dim), actions.shape[-1]
         batch.action_pad = torch.as_tensor(np.stack([s["action_pad"] for s in samples]))

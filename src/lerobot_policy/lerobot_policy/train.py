@@ -36,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from lerobot_policy import optim
+from lerobot_policy.augment import ImageAugmentation
 from lerobot_policy.bundle import ACTION, STATE, Assets, Features, PolicyBundle
 from lerobot_policy.checkpoint import config_of, load_pretrained
 from lerobot_policy.collate import Collator
@@ -68,6 +69,7 @@ class TrainConfig:
     fast_vocab_size: int = 256
     fast_fit_chunks: int = 2_000
     cameras: list[str] | None = None
+    augment_images: bool = False  # openpi's crop, rotation and colour jitter (lerobot_policy.augment)
     state_key: str = STATE
     action_key: str = ACTION
     text_target: str | None = None
@@ -315,7 +317,8 @@ def train(cfg: TrainConfig) -> Path:
         sampler=EpochSampler(len(frames), seed=cfg.seed, rank=dist.rank, world=dist.world,
                              skip=trainer.start * per_step),
         collate_fn=Collator(
-            config, assets.normalizer(config), assets.text, assets.fast, _fast_length(assets, frames, config)
+            config, assets.normalizer(config), assets.text, assets.fast, _fast_length(assets, frames, config),
+            augment=ImageAugmentation.for_cameras(frames.cameras) if cfg.augment_images else None,
         ),
         persistent_workers=cfg.num_workers > 0,
     )  # fmt: skip

@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a model config field (loss weights, lr, chunk_size, ...); repeatable")  # fmt: skip
     parser.add_argument("--camera", dest="cameras", action="append", metavar="KEY",
                         help="a video feature to train on; repeatable (default: every camera)")  # fmt: skip
+    parser.add_argument("--augment-images", action="store_true", default=None,
+                        help="openpi's augmentation: fixed cameras cropped and turned, all jittered")  # fmt: skip
     for name, text in HELP.items():
         kind = int if isinstance(getattr(TrainConfig, name, None), int) else str
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
