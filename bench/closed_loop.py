@@ -165,7 +165,7 @@ def parse_args() -> argparse.Namespace:
                         help="the Gemma size, its action expert's alongside")  # fmt: skip
     parser.add_argument("--resolution", type=int, default=224, help="the policy's image side, a multiple of 14")
     parser.add_argument("--camera", action="append", help="a camera the policy sees; repeatable (default: front: "
-                        "the wrist adds 256 tokens and, measured, no better fit on unseen cubes)")  # fmt: skip
+                        "the wrist doubles the image tokens and, measured on pick, picked no more)")  # fmt: skip
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=True, help="train the FAST loss too")
     parser.add_argument("--augment", action="store_true", help="openpi's image augmentation in training")
     parser.add_argument("--flow-repeats", type=int, default=4, help="noise draws per sample in one backbone pass")
