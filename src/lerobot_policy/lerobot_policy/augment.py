@@ -49,8 +49,8 @@ class ImageAugmentation:
 
 def crop_and_rotate(images: torch.Tensor, offsets: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """(N, 3, S, S) square images: a CROP_SCALE crop whose centre sits at `offsets` (N, 2, in
-    [-1, 1] of the room the crop leaves), resized back, then rotated by `angles` (N, radians)
-    about the centre; what comes into view from outside is black."""
+    [-1, 1] of the room the crop leaves), resized back, then turned counter-clockwise by
+    `angles` (N, radians) about the centre; what comes into view from outside is black."""
     if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"crop_and_rotate needs square images (the model's resolution), got {tuple(images.shape)}")
     cos, sin = torch.cos(angles), torch.sin(angles)
