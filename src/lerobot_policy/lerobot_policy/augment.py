@@ -21,10 +21,6 @@ BRIGHTNESS, CONTRAST, SATURATION = 0.3, 0.4, 0.5
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights, as torchvision's grayscale
 
 
-def is_fixed_camera(key: str) -> bool:
-    return "wrist" not in key
-
-
 @dataclass(frozen=True)
 class ImageAugmentation:
     """Which of the batch's camera slots (in the training cameras' order) move with the scene."""
@@ -33,7 +29,7 @@ class ImageAugmentation:
 
     @classmethod
     def for_cameras(cls, keys: list[str]) -> ImageAugmentation:
-        return cls(tuple(is_fixed_camera(key) for key in keys))
+        return cls(tuple("wrist" not in key for key in keys))
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, slots, 3, H, W) in [-1, 1] -> the same, each sample's camera drawn anew; slots past
