@@ -223,6 +223,14 @@ class RosProbe:
     def wait_for_subscribers(self, topic: str, count: int = 1, timeout: float = 20.0) -> None:
         wait_until(lambda: self.node.count_subscribers(topic) >= count, timeout, f"a subscriber on {topic}")
 
+    def wait_for_subscription_of(self, node_name: str, topic: str, timeout: float = 20.0) -> None:
+        """Until the graph, as the probe sees it, shows `node_name` subscribed to `topic`."""
+
+        def subscribed() -> bool:
+            return any(info.node_name == node_name for info in self.node.get_subscriptions_info_by_topic(topic))
+
+        wait_until(subscribed, timeout, f"{node_name} subscribed to {topic}")
+
     def call(self, srv_type: type, name: str, request: Any, timeout: float = 20.0) -> Any:
         client = self.node.create_client(srv_type, name)
         try:

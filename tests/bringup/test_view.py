@@ -13,7 +13,7 @@ from lerobot_recorder.convert import convert
 from lerobot_recorder.reader import DatasetReader
 from lerobot_recorder.spec import DatasetSpec
 from lerobot_recorder.synthetic import SyntheticArm, write_bag
-from ros_harness import interrupt, start_bringup, wait_until
+from ros_harness import interrupt, start_bringup
 
 PROFILE = Path(__file__).resolve().parents[2] / "config" / "so101_follower_sim.yaml"
 
@@ -89,13 +89,7 @@ def test_live_from_the_graph_of_a_simulated_arm(ros_testbed, ros_probe, tmp_path
     )
     view.wait_for_output(r"logging so101_follower_sim's topics to Rerun", 30)
     for topic in (states.topic, wrist.topic, "/front/image_raw/compressed"):
-        wait_until(
-            lambda topic=topic: any(
-                info.node_name == "lerobot_view" for info in ros_probe.node.get_subscriptions_info_by_topic(topic)
-            ),
-            20,
-            f"the view subscribed to {topic}",
-        )
+        ros_probe.wait_for_subscription_of("lerobot_view", topic)
     states.wait_for(len(states.snapshot()) + 300, timeout=90)
     wrist.wait_for(len(wrist.snapshot()) + 30, timeout=90)
     assert interrupt(view) == 0, view.output[-3000:]
