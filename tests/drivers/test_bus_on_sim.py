@@ -30,10 +30,10 @@ def test_sync_write_moves_the_servos(bus, sim):
     goals = {name: 2048 + 10 * i for i, name in enumerate(NAMES)}
     bus.sync_write("Goal_Position", goals)
     deadline = time.monotonic() + 3
-    while bus.sync_read("Present_Position") != goals:
-        assert time.monotonic() < deadline, f"servos did not reach {goals}"
+    still = dict.fromkeys(NAMES, 0)  # Moving may clear a control step after the position arrives
+    while (bus.sync_read("Present_Position"), bus.sync_read("Moving")) != (goals, still):
+        assert time.monotonic() < deadline, f"servos did not reach {goals} and stop"
         time.sleep(0.02)
-    assert bus.sync_read("Moving") == dict.fromkeys(NAMES, 0)
 
 
 def test_homing_offset_shifts_present_position(bus, sim, protocol):
