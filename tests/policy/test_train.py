@@ -168,6 +168,18 @@ def test_the_command_line_trains_with_model_overrides(dataset, tmp_path):
     saved = json.loads((folder / "config.json").read_text())
     assert saved["type"] == "pi05" and saved["chunk_size"] == 8 and saved["optimizer_lr"] == 1e-3
     assert json.loads((folder / "pi05_fields.json").read_text())["knowledge_insulation"] is True
+    # resumed from the run folder alone, it goes on with the options it started with
+    assert main(["--output", str(run), "--resume", "--steps", "3", "--log-every", "1"]) == 0
+    options = yaml.safe_load((run / "train_config.yaml").read_text())
+    assert options["steps"] == 3 and options["cameras"] == [camera] and options["augment_images"] is True
+    assert options["policy"]["chunk_size"] == 8 and json.loads((folder / "config.json").read_text())["chunk_size"] == 8
+    assert json.loads((folder / "features.json").read_text())["cameras"] == [camera]
+
+
+def test_a_resumed_run_refuses_another_model(dataset, tmp_path):
+    train(config(dataset, tmp_path / "run", steps=2, policy={"image_resolution": [112, 112]}))
+    with pytest.raises(PolicyError, match=r"image_resolution \(112, 112\) \(asked \(224, 224\)\).*train_config.yaml"):
+        train(config(dataset, tmp_path / "run", steps=3, resume=True))
 
 
 @pytest.mark.slow

@@ -211,6 +211,28 @@ def check_dimensions(config: PI05Config, frames: TrainingFrames) -> None:
         )
 
 
+SHAPING_FIELDS = ("paligemma_variant", "action_expert_variant", "vision_variant", "vocab_size", "chunk_size",
+                  "max_state_dim", "max_action_dim", "image_resolution", "empty_cameras")  # fmt: skip
+
+
+def check_same_model(saved: PI05Config, asked: PI05Config) -> None:
+    """A resumed run must build the checkpoint's model: other sizes load, then fail (or worse,
+    train on) at the first batch."""
+    changed = [
+        name for name in SHAPING_FIELDS if tuple_or_value(getattr(saved, name)) != tuple_or_value(getattr(asked, name))
+    ]
+    if changed:
+        differences = ", ".join(f"{n} {getattr(saved, n)} (asked {getattr(asked, n)})" for n in changed)
+        raise PolicyError(
+            f"cannot resume: the checkpoint's model has {differences}; resume with the run's own options "
+            "(lerobot_policy_train --output RUN --resume reads RUN/train_config.yaml), or start a new --output"
+        )
+
+
+def tuple_or_value(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def checkpoint_dir(output: Path) -> Path:
     return output / "checkpoints"
 
@@ -261,6 +283,7 @@ def _policy(cfg: TrainConfig, config: PI05Config, resume_from: Path | None) -> P
     torch.manual_seed(cfg.seed)
     if resume_from is not None:
         policy = load_pretrained(resume_from / "pretrained_model", dtype="float32")
+        check_same_model(policy.config, config)
     elif cfg.pretrained:
         policy = load_pretrained(Path(cfg.pretrained), dtype="float32")
     else:

@@ -57,6 +57,13 @@ def _number_or_yaml(text: str) -> Any:
     return yaml.safe_load(text)
 
 
+def resumed_run_config(args: argparse.Namespace) -> Path | None:
+    """A resumed run continues with the options it started with (as LeRobot resumes from its
+    train_config.json): its own train_config.yaml, under what this command line gives."""
+    saved = Path(args.output) / "train_config.yaml" if args.resume and args.output else None
+    return saved if saved is not None and saved.exists() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the fused pi0.5 model (flow + text + FAST) on a dataset.")
     parser.add_argument("--config", type=Path, help="a YAML file with any of the options below")
@@ -76,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("config", "set") and v is not None}
     try:
         policy = parse_set(args.set)
-        if args.config:
-            cfg = TrainConfig.from_yaml(args.config, **options)
+        config_file = args.config or resumed_run_config(args)
+        if config_file:
+            cfg = TrainConfig.from_yaml(config_file, **options)
             cfg.policy = {**cfg.policy, **policy}
         else:
             missing = [f"--{k}" for k in ("dataset", "output") if k not in options]
