@@ -275,6 +275,10 @@ class MessageLog:
 
         return wait_until(matching, timeout, f"{count} message(s) on {self.topic}")
 
+    def wait_for_more(self, count: int, timeout: float = 20.0) -> list[Any]:
+        """Until `count` messages beyond those received so far: a window counted, not timed."""
+        return self.wait_for(len(self.snapshot()) + count, timeout)
+
 
 def start_bringup(testbed: RosTestbed, scenario: str, *assignments: str) -> NodeProcess:
     """`lerobot_bringup <scenario> name:=value ...`, as a user types it."""

@@ -164,8 +164,7 @@ def test_a_namespace_moves_the_whole_robot_recorded_and_converted(ros_testbed, r
     commands.wait_for(5)
     assert ros_probe.node.count_publishers("/follower/joint_states") == 0
     ros_probe.call(StartEpisode, "/arm1/start_episode", StartEpisode.Request(task="wave"))
-    filmed = len(wrist.snapshot())
-    wrist.wait_for(filmed + 90, timeout=40)  # 3 s of the 30 fps camera, however long a loaded machine takes
+    wrist.wait_for_more(90, timeout=40)  # 3 s of the 30 fps camera, however long a loaded machine takes
     bag = Path(ros_probe.call(StopEpisode, "/arm1/stop_episode", StopEpisode.Request(keep=True)).path)
     stopped_cleanly(bringup, buses=2)
     spec = DatasetSpec.from_profile(load_profile(CONFIG / "so101_follower_sim.yaml"), namespace="/arm1")

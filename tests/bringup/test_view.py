@@ -90,8 +90,8 @@ def test_live_from_the_graph_of_a_simulated_arm(ros_testbed, ros_probe, tmp_path
     view.wait_for_output(r"logging so101_follower_sim's topics to Rerun", 30)
     for topic in (states.topic, wrist.topic, "/front/image_raw/compressed"):
         ros_probe.wait_for_subscription_of("lerobot_view", topic)
-    states.wait_for(len(states.snapshot()) + 300, timeout=90)
-    wrist.wait_for(len(wrist.snapshot()) + 30, timeout=90)
+    states.wait_for_more(300, timeout=90)
+    wrist.wait_for_more(30, timeout=90)
     assert interrupt(view) == 0, view.output[-3000:]
     assert interrupt(arm) == 0
     logged = columns(rrd)
