@@ -17,6 +17,7 @@ import rclpy
 from rclpy.client import Client
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.task import Future
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
@@ -166,21 +167,36 @@ class EpisodeRunner:
             self.enable_policy(False)
 
     # --- the recorder and the policy node -------------------------------------------------------
-    def call(self, name: str, request: Any, timeout: float = 10.0) -> Any:
-        client = self.clients[name]
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise RuntimeError(f"no {client.srv_name} service within {timeout} s: is its node running?")
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-        if not future.done():
-            raise RuntimeError(f"{client.srv_name} did not answer within {timeout} s")
-        return future.result()
+    def call(self, name: str, request: Any, timeout: float = 10.0, resend_every: float | None = None) -> Any:
+        return answer(self.clients[name], self.executor, request, timeout, resend_every)
 
     def enable_policy(self, on: bool, task: Task | None = None) -> None:
         if task is not None:
             self.policy_task.publish(String(data=task.instruction))
-        response = self.call("enable", SetBool.Request(data=on), timeout=30.0)
+        response = self.call("enable", SetBool.Request(data=on), timeout=30.0, resend_every=5.0)  # idempotent
         if not response.success:
             raise RuntimeError(f"/policy/enable: {response.message}")
+
+
+def answer(
+    client: Client, executor: SingleThreadedExecutor, request: Any, timeout: float, resend_every: float | None = None
+) -> Any:
+    """The service's response. A request sent just after discovery can be lost for good, the
+    server never seeing it (ros2/rclcpp#1152): an idempotent one is sent again every
+    `resend_every` s without an answer, and the first answer to any copy is taken."""
+    if not client.wait_for_service(timeout_sec=timeout):
+        raise RuntimeError(f"no {client.srv_name} service within {timeout} s: is its node running?")
+    deadline = time.monotonic() + timeout
+    sent: list[Future] = []
+    try:
+        while time.monotonic() < deadline:
+            sent.append(client.call_async(request))
+            again = min(deadline, time.monotonic() + (resend_every or timeout))
+            while time.monotonic() < again:
+                if answered := next((future for future in sent if future.done()), None):
+                    return answered.result()
+                executor.spin_once(timeout_sec=0.05)
+    finally:
+        for future in sent:
+            client.remove_pending_request(future)
+    raise RuntimeError(f"{client.srv_name} did not answer within {timeout} s ({len(sent)} requests sent)")
