@@ -164,8 +164,10 @@ def bring_up(procs: Processes) -> str:
 
 def record(procs: Processes, bags: Path) -> list[Path]:
     import rclpy
+    from rclpy.executors import SingleThreadedExecutor
 
     from lerobot_bringup.scenarios import recorder
+    from lerobot_bringup.service_call import answer
     from lerobot_msgs.srv import StartEpisode, StopEpisode
 
     procs.start(recorder(str(FOLLOWER), str(bags)))
@@ -179,23 +181,17 @@ def record(procs: Processes, bags: Path) -> list[Path]:
     rclpy.init()
     try:
         node = rclpy.create_node("demo_operator")
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         start, stop = (
             node.create_client(StartEpisode, "/start_episode"),
             node.create_client(StopEpisode, "/stop_episode"),
         )
-
-        def call(client, request):
-            if not client.wait_for_service(timeout_sec=20):
-                raise SystemExit(f"{client.srv_name} did not appear")
-            future = client.call_async(request)
-            rclpy.spin_until_future_complete(node, future, timeout_sec=20)
-            return future.result()
-
         kept = []
         for task in TASKS:
-            started = call(start, StartEpisode.Request(task=task))
+            started = answer(start, executor, StartEpisode.Request(task=task), timeout=20)
             time.sleep(4.0)
-            stopped = call(stop, StopEpisode.Request(keep=True))
+            stopped = answer(stop, executor, StopEpisode.Request(keep=True), timeout=20)
             kept.append(Path(stopped.path))
             print(f"  2. recorded episode {started.episode_index} ({task!r}): {stopped.message}")
         node.destroy_node()

@@ -8,19 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
-from conftest import NODES
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
-from std_srvs.srv import SetBool
 
 from lerobot_drivers.profile import load_profile
 from lerobot_drivers.sim.tasks import task_named
 from lerobot_recorder.convert import convert
 from lerobot_recorder.spec import DatasetSpec
 from lerobot_recorder.synthetic import SyntheticArm, write_bag
-from ros_harness import RosTestbed, final_torques, interrupt, start_bringup
+from ros_harness import final_torques, interrupt, start_bringup
 
 pytestmark = pytest.mark.slow
 PROFILE = Path(__file__).resolve().parents[2] / "config" / "so101_follower_mujoco.yaml"
@@ -79,26 +75,3 @@ def test_one_episode_of_each_controller_in_physics(ros_testbed, ros_probe, polic
     assert interrupt(arm) == 0, arm.output[-3000:]
     assert all(v == 0 for torques in final_torques(arm.output) for v in torques.values())
     assert "Traceback" not in arm.output + policy.output
-
-
-def test_an_unanswered_enable_is_sent_again(ros_testbed: RosTestbed):
-    """A request the server never saw is not waited on forever: the idempotent enable is resent."""
-    from lerobot_bringup.closed_loop import answer
-
-    server = ros_testbed.start_python("forgetful_enable", str(NODES / "forgetful_enable.py"))
-    server.wait_for_output("forgetful_enable ready")
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=ros_testbed.domain_id)
-    node = rclpy.create_node("closed_loop", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    client = node.create_client(SetBool, "/policy/enable")
-    try:
-        response = answer(client, executor, SetBool.Request(data=True), timeout=20.0, resend_every=1.0)
-        assert response.success and response.message == "answered request 2", response
-        server.wait_for_output("enable request 2: True")
-        with pytest.raises(RuntimeError, match=r"/policy/enable did not answer within 1.0 s \(1 requests sent\)"):
-            answer(client, executor, SetBool.Request(data=False), timeout=1.0, resend_every=None)
-    finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)

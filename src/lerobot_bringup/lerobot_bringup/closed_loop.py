@@ -17,11 +17,11 @@ import rclpy
 from rclpy.client import Client
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.task import Future
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
+from lerobot_bringup.service_call import answer
 from lerobot_drivers.profile import RobotProfile
 from lerobot_drivers.ros_time import time_to_ns
 from lerobot_drivers.sim.cli import send_command
@@ -176,27 +176,3 @@ class EpisodeRunner:
         response = self.call("enable", SetBool.Request(data=on), timeout=30.0, resend_every=5.0)  # idempotent
         if not response.success:
             raise RuntimeError(f"/policy/enable: {response.message}")
-
-
-def answer(
-    client: Client, executor: SingleThreadedExecutor, request: Any, timeout: float, resend_every: float | None = None
-) -> Any:
-    """The service's response. A request sent just after discovery can be lost for good, the
-    server never seeing it (ros2/rclcpp#1152): an idempotent one is sent again every
-    `resend_every` s without an answer, and the first answer to any copy is taken."""
-    if not client.wait_for_service(timeout_sec=timeout):
-        raise RuntimeError(f"no {client.srv_name} service within {timeout} s: is its node running?")
-    deadline = time.monotonic() + timeout
-    sent: list[Future] = []
-    try:
-        while time.monotonic() < deadline:
-            sent.append(client.call_async(request))
-            again = min(deadline, time.monotonic() + (resend_every or timeout))
-            while time.monotonic() < again:
-                if answered := next((future for future in sent if future.done()), None):
-                    return answered.result()
-                executor.spin_once(timeout_sec=0.05)
-    finally:
-        for future in sent:
-            client.remove_pending_request(future)
-    raise RuntimeError(f"{client.srv_name} did not answer within {timeout} s ({len(sent)} requests sent)")
