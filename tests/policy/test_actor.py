@@ -125,7 +125,8 @@ def test_a_chunk_inferred_before_a_disable_is_discarded(runner, monkeypatch):
 
 def test_enabled_again_the_actor_starts_over_from_a_fresh_observation(runner, monkeypatch):
     """Nothing is inferred while disabled, and the first chunk after is planned from the new
-    observation alone: no step of a chunk from before guides it (it would pull the arm back)."""
+    observation alone: from frames that arrived after the enable, and guided by no step of a
+    chunk from before (it would pull the arm back)."""
     plans, infer = [], runner.infer
     monkeypatch.setattr(runner, "infer", lambda observation, plan=None: plans.append(plan) or infer(observation, plan))
     h = Harness(runner)
@@ -139,7 +140,11 @@ def test_enabled_again_the_actor_starts_over_from_a_fresh_observation(runner, mo
         h.observe(np.full(6, 0.5))
         assert h.actor.tick() is None
     assert len(plans) == 1 and h.actor.chunks.queued() == 0, "nothing inferred, nothing queued while disabled"
+    h.clock.advance(0.01)
     h.actor.enable(True)
+    h.actor.on_state(JOINTS, [0.5] * 6, h.clock.ns)
+    assert h.actor.tick() is None and len(plans) == 1, "the frames are from before the enable: not acted on"
+    assert h.actor.status == (State.WAITING_FOR_OBSERVATION, "waiting for the state and every camera since enabled")
     h.observe(np.full(6, 0.5))
     assert len(plans) == 2 and plans[1] is None, "the first chunk after is not guided by one from before"
     h.clock.advance(1 / 30)

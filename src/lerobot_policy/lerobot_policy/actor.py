@@ -5,9 +5,10 @@ hold). A fresh joint state, when the steps left cover little more than the expec
 inference delay, starts the next inference in a worker thread from the newest observation
 (the freshest picture of the world there will be), guided to agree with the steps still
 committed (real-time chunking; execution.py for the other modes). The actor never acts on an
-observation older than `max_observation_age_s`: it empties its queue, discards chunks in
-flight and waits. A chunk with NaN or Inf, or an inference that throws, is refused; every
-target passes the command limits (safety.py). A node adapts topics to these calls.
+observation older than `max_observation_age_s`, nor, once started or enabled, on one whose
+parts arrived before that: it empties its queue, discards chunks in flight and waits. A chunk
+with NaN or Inf, or an inference that throws, is refused; every target passes the command
+limits (safety.py). A node adapts topics to these calls.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Actor:
         self._worker: threading.Thread | None = None
         self._last_target: np.ndarray | None = None
         self._last_tick_ns = 0
+        self._acting_since_ns = 0  # observations received before this belong to the time before
 
     # --- lifecycle ----------------------------------------------------------------------------
     @property
@@ -106,6 +108,7 @@ class Actor:
     def start(self) -> None:
         if not self.task:
             raise PolicyError("no task: set the task parameter or publish one on ~/task")
+        self._acting_since_ns = self._clock()
         self._active.set()
         self._set_status(State.WAITING_FOR_OBSERVATION, "waiting for a fresh observation")
 
@@ -125,9 +128,11 @@ class Actor:
         """Disabled: no chunk is inferred and no target handed out; the queue is emptied and
         chunks in flight are dropped. Enabled again, acting starts over from a fresh observation:
         a chunk planned while nothing ran must not guide the next (RTC would pull the arm back to
-        where it was when acting stopped, an episode ago)."""
+        where it was when acting stopped, an episode ago), nor a frame taken before the enable
+        (the world may have changed meanwhile: a new episode's scene)."""
         if on != self.enabled:
             self._reset()
+            self._acting_since_ns = self._clock()
         self.enabled = on
         if self.active:
             self._set_status(*((State.WAITING_FOR_OBSERVATION, "enabled") if on else (State.INACTIVE, "disabled")))
@@ -157,13 +162,17 @@ class Actor:
 
     def _usable(self) -> Observation | None:
         """The newest observation if it is whole and fresh; otherwise the queue is emptied."""
-        observation, age = self.observations.newest(self.task, self._clock())
+        now = self._clock()
+        observation, age = self.observations.newest(self.task, now)
         if observation is None:
             self._reset()
             self._set_status(State.WAITING_FOR_OBSERVATION, "waiting for the state and every camera")
         elif age > self.config.max_observation_age_s:
             self._reset()  # never act on an old picture of the world, nor on a chunk inferred from one
             self._set_status(State.HOLDING_STALE_OBSERVATION, f"newest observation is {age:.2f} s old")
+        elif age > (now - self._acting_since_ns) / 1e9:
+            self._reset()
+            self._set_status(State.WAITING_FOR_OBSERVATION, "waiting for the state and every camera since enabled")
         else:
             return observation
         return None
