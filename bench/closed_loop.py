@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -126,6 +127,26 @@ def convert_and_train(output: Path, args: argparse.Namespace) -> tuple[Path, Pat
     return dataset, run / "checkpoints" / "last" / "pretrained_model"
 
 
+def trained_before(output: Path) -> tuple[tuple[Path, Path], int, int]:
+    """The dataset and last checkpoint an earlier run left in `output` (resumed further with
+    `lerobot_policy_train --output OUTPUT/run --steps N --resume`), its episodes and steps."""
+    from lerobot_recorder.reader import DatasetReader
+
+    dataset, run = output / "dataset", output / "run"
+    policy = run / "checkpoints" / "last" / "pretrained_model"
+    if not (dataset / "meta" / "info.json").is_file() or not policy.is_dir():
+        raise SystemExit(f"--evaluate-only: {output} has no dataset/ or run/checkpoints/last/: run the bench there")
+    steps = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    return (dataset, policy), DatasetReader(dataset).num_episodes, steps
+
+
+def trained_on(policy: Path) -> str:
+    """The cameras the run trained on, as its own config has them (not this command's options)."""
+    config = yaml.safe_load((policy.parents[2] / "train_config.yaml").read_text())
+    cameras = "+".join(key.removeprefix("observation.images.") for key in config["cameras"])
+    return cameras + (", augmented" if config["augment_images"] else "")
+
+
 def evaluate(procs: Processes, runner, task, trained: tuple[Path, Path], args) -> dict[str, dict[str, float]]:
     """Expert, mean demonstration and trained policy on the same unseen cube positions."""
     from lerobot_bringup.scenarios import policy_node
@@ -173,7 +194,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse-demonstrations", action="store_true",
                         help="train on the bags already in OUTPUT/bags instead of recording new ones")  # fmt: skip
     parser.add_argument("--output", type=Path, help="where bags, dataset and run go (default: a temp folder)")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="evaluate the dataset and last checkpoint in OUTPUT; record, train nothing")  # fmt: skip
     args = parser.parse_args()
+    if args.evaluate_only and args.output is None:
+        parser.error("--evaluate-only needs --output: the folder of an earlier run")
     args.camera = args.camera or ["front"]
     return args
 
@@ -199,14 +224,17 @@ def main() -> int:
         stages[name], clock = time.monotonic() - clock, time.monotonic()
 
     try:
-        runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs, output / "bags"))
-        stage("bring-up")
-        kept = demonstrate(runner, task, args, output / "bags")
-        runner.close()
-        procs.stop_all()  # training gets both cores: the scene's renderers would take half
-        stage("demonstrations")
-        trained = convert_and_train(output, args)
-        stage("conversion and training")
+        if args.evaluate_only:
+            trained, kept, steps = trained_before(output)
+        else:
+            runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs, output / "bags"))
+            stage("bring-up")
+            kept = demonstrate(runner, task, args, output / "bags")
+            runner.close()
+            procs.stop_all()  # training gets both cores: the scene's renderers would take half
+            stage("demonstrations")
+            trained, steps = convert_and_train(output, args), args.steps
+            stage("conversion and training")
         procs = Processes(output / "logs" / "evaluation", env)
         runner = EpisodeRunner(load_profile(PROFILE), bring_up(procs))
         results = evaluate(procs, runner, task, trained, args)
@@ -215,8 +243,8 @@ def main() -> int:
     finally:
         procs.stop_all()
     print("\nstages (s, this machine): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
-    seen = "+".join(args.camera) + (", augmented" if args.augment else "")
-    print(f"task {task.name} ({task.instruction!r}); {kept} demonstrations, {args.steps} training steps on {seen}")
+    seen = trained_on(trained[1])
+    print(f"task {task.name} ({task.instruction!r}); {kept} demonstrations, {steps} training steps on {seen}")
     print(table(results))
     rates = {name: f"{r['success']:.0%}" for name, r in results.items()}
     print(
