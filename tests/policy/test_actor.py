@@ -151,6 +151,15 @@ def test_enabled_again_the_actor_starts_over_from_a_fresh_observation(runner, mo
     np.testing.assert_array_equal(h.actor.tick(), h.merged[-1].chunk.values[0])
 
 
+def test_after_simulated_time_restarts_the_actor_acts_on_new_observations(runner):
+    """A simulation reset or a looped bag sends the clock back: observations received since
+    are acted on, not held back as older than the enable."""
+    h = Harness(runner)
+    h.clock.advance(-60.0)
+    h.observe()
+    assert len(h.merged) == 1 and h.actor.status[0] == State.RUNNING
+
+
 def test_targets_start_from_the_measured_position_and_move_at_most_max_step(runner):
     limits = CommandLimits(np.full(6, -0.2), np.full(6, 0.2), 0.05)
     h = Harness(runner, limits=limits)

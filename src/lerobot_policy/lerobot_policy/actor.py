@@ -163,6 +163,7 @@ class Actor:
     def _usable(self) -> Observation | None:
         """The newest observation if it is whole and fresh; otherwise the queue is emptied."""
         now = self._clock()
+        self._acting_since_ns = min(self._acting_since_ns, now)  # simulated time restarted: not a wait for ever
         observation, age = self.observations.newest(self.task, now)
         if observation is None:
             self._reset()
